@@ -1,0 +1,40 @@
+"""Cyclical learning rates as drop-in Keras 3 optimizers.
+
+```python
+from clr_optimizers import Adam
+
+model.compile(optimizer=Adam(lr=0.01, clr={"max_lr": 0.06, "step_size": 2000}))
+```
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from clr_optimizers._optimizer import CyclicalOptimizer
+from clr_optimizers.optimizers import (
+    OPTIMIZERS,
+    SGD,
+    Adadelta,
+    Adagrad,
+    Adam,
+    Adamax,
+    Nadam,
+    RMSprop,
+)
+
+try:
+    __version__ = version("clr-optimizers")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0"
+
+__all__ = [
+    "OPTIMIZERS",
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "Adamax",
+    "CyclicalOptimizer",
+    "Nadam",
+    "RMSprop",
+    "__version__",
+]

@@ -1,0 +1,202 @@
+"""The seven optimizers: untouched update rules, the table through model.fit."""
+
+import inspect
+
+import keras
+import numpy as np
+import pytest
+from conftest import SPEC_TABLE, reference_rate
+
+from clr_optimizers import OPTIMIZERS, SGD, Adam
+from clr_optimizers._demo import run_reference
+
+STOCK = {opt: getattr(keras.optimizers, opt.__name__) for opt in OPTIMIZERS}
+# Non-default hyperparameters, so that every argument is seen to pass through.
+EXTRA = {
+    "SGD": {"momentum": 0.9, "nesterov": True},
+    "RMSprop": {"rho": 0.8, "momentum": 0.5, "centered": True},
+    "Adagrad": {"initial_accumulator_value": 0.2},
+    "Adadelta": {"rho": 0.9},
+    "Adam": {"beta_1": 0.8, "amsgrad": True},
+    "Adamax": {"beta_2": 0.99},
+    "Nadam": {"epsilon": 1e-5},
+}
+
+
+def train_variables(seed=0):
+    rng = np.random.default_rng(seed)
+    return [
+        keras.Variable(rng.normal(size=(5, 3)).astype("float32"), name="kernel"),
+        keras.Variable(rng.normal(size=(3,)).astype("float32"), name="bias"),
+    ]
+
+
+def run_updates(optimizer, steps=20):
+    variables = train_variables()
+    rng = np.random.default_rng(1)
+    for _ in range(steps):
+        grads = [rng.normal(size=v.shape).astype("float32") for v in variables]
+        optimizer.apply(grads, variables)
+    return [v.numpy() for v in variables] + [v.numpy() for v in optimizer.variables]
+
+
+@pytest.mark.parametrize("Opt", OPTIMIZERS, ids=lambda o: o.__name__)
+@pytest.mark.parametrize("extra", [False, True], ids=["defaults", "custom_args"])
+def test_flat_cycle_matches_stock_optimizer_exactly(Opt, extra):
+    kwargs = EXTRA[Opt.__name__] if extra else {}
+    stock = STOCK[Opt](learning_rate=0.05, **kwargs)
+    ours = Opt(learning_rate=0.05, clr={"max_lr": 0.05, "step_size": 3}, **kwargs)
+    expected, got = run_updates(stock), run_updates(ours)
+    assert len(got) == len(expected)
+    for e, g in zip(expected, got):
+        np.testing.assert_array_equal(g, e)
+
+
+@pytest.mark.parametrize("Opt", OPTIMIZERS, ids=lambda o: o.__name__)
+def test_without_clr_is_the_stock_optimizer(Opt):
+    stock, ours = STOCK[Opt](), Opt()
+    for e, g in zip(run_updates(stock), run_updates(ours), strict=True):
+        np.testing.assert_array_equal(g, e)
+
+
+@pytest.mark.parametrize("Opt", OPTIMIZERS, ids=lambda o: o.__name__)
+def test_same_arguments_and_defaults_as_stock(Opt):
+    stock = inspect.signature(STOCK[Opt].__init__).parameters
+    ours = Opt().get_config()
+    reference = STOCK[Opt]().get_config()
+    for name in reference:
+        if name == "learning_rate":  # ours is the shortest float for the float32
+            assert np.float32(ours[name]) == np.float32(reference[name])
+        elif name != "name":
+            assert ours[name] == reference[name], name
+    assert "learning_rate" in stock
+
+
+def test_sgd_update_uses_the_cyclical_rate():
+    """Plain SGD: w <- w - lr(n) g, with lr(n) by hand for base 1, max 5, s 4."""
+    opt = SGD(learning_rate=1, clr={"max_lr": 5, "step_size": 4})
+    w = keras.Variable(np.zeros(1, dtype="float32"))
+    seen = []
+    for _ in range(6):
+        before = float(w.numpy()[0])
+        opt.apply([np.ones(1, dtype="float32")], [w])
+        seen.append(before - float(w.numpy()[0]))
+    assert seen == [1, 2, 3, 4, 5, 4]
+
+
+def test_decay_lowers_the_floor_in_the_update():
+    opt = SGD(learning_rate=0.1, decay=0.5)
+    w = keras.Variable(np.zeros(1, dtype="float32"))
+    steps = []
+    for _ in range(3):
+        before = float(w.numpy()[0])
+        opt.apply([np.ones(1, dtype="float32")], [w])
+        steps.append(before - float(w.numpy()[0]))
+    np.testing.assert_allclose(steps, [0.1, 0.1 / 1.5, 0.1 / 2], rtol=1e-6)
+
+
+def test_lr_alias_int_rates_and_positional_learning_rate():
+    assert SGD(lr=1).get_config()["learning_rate"] == 1.0
+    assert SGD(0.5).get_config()["learning_rate"] == 0.5
+    assert Adam(lr=0.01, clr={"max_lr": 1, "step_size": 10}).clr["max_lr"] == 1.0
+
+
+def test_current_lr_and_iterations_before_and_after_updates():
+    opt = SGD(learning_rate=1, clr={"max_lr": 5, "step_size": 4})
+    assert opt.current_lr == 1.0  # the rate the first update will use
+    assert opt.get_config()["iterations"] == 0
+    w = keras.Variable(np.zeros(1, dtype="float32"))
+    for applied, rate in [(1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (6, 4)]:
+        opt.apply([np.ones(1, dtype="float32")], [w])
+        config = opt.get_config()
+        assert (config["iterations"], config["current_lr"]) == (applied, rate)
+        assert opt.current_lr == rate
+        assert isinstance(config["iterations"], int)
+        assert isinstance(config["current_lr"], float)
+
+
+def test_current_lr_without_clr():
+    schedule = keras.optimizers.schedules.PiecewiseConstantDecay([2], [1.0, 0.5])
+    opt = SGD(learning_rate=schedule)
+    w = keras.Variable(np.zeros(1, dtype="float32"))
+    rates = []
+    for _ in range(5):
+        opt.apply([np.ones(1, dtype="float32")], [w])
+        rates.append(opt.current_lr)
+    assert rates == [1.0, 1.0, 1.0, 0.5, 0.5]
+    assert SGD(learning_rate=0.25).current_lr == 0.25
+
+
+def test_learning_rate_property_is_the_rate_of_the_next_update():
+    opt = SGD(learning_rate=1, clr={"max_lr": 5, "step_size": 4})
+    opt.iterations.assign(6)
+    assert float(opt.learning_rate) == 3.0
+
+
+def assert_spec_table(table):
+    assert [it for it, _ in table] == [it for it, _ in SPEC_TABLE]
+    np.testing.assert_allclose(
+        [lr for _, lr in table], [lr for _, lr in SPEC_TABLE], atol=1e-6, rtol=0
+    )
+    # The table is lr(n - 1): the rate of the last update, from n - 1 applied.
+    np.testing.assert_allclose(
+        [lr for _, lr in table],
+        [
+            reference_rate(it - 1, base=0.01, max_lr=0.06, step_size=2000)
+            for it, _ in table
+        ],
+        atol=1e-8,
+    )
+
+
+@pytest.mark.parametrize("Opt", OPTIMIZERS, ids=lambda o: o.__name__)
+def test_spec_table_through_fit(Opt):
+    assert_spec_table(run_reference(Opt, rows=4000, batch_size=4))
+
+
+@pytest.mark.parametrize("Opt", OPTIMIZERS, ids=lambda o: o.__name__)
+def test_spec_table_through_fit_jit_compiled(Opt):
+    assert_spec_table(run_reference(Opt, rows=4000, batch_size=4, jit_compile=True))
+
+
+@pytest.mark.parametrize("Opt", OPTIMIZERS, ids=lambda o: o.__name__)
+def test_spec_table_through_fit_steps_per_execution(Opt):
+    assert_spec_table(
+        run_reference(Opt, rows=4000, batch_size=4, steps_per_execution=10)
+    )
+
+
+def test_steps_per_execution_uses_a_new_rate_at_every_update():
+    """Ten updates per compiled call, each with its own rate (a host-side
+    callback would see only every tenth)."""
+    opt = SGD(learning_rate=0.01, clr={"max_lr": 0.05, "step_size": 4})
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False)])
+    model.compile(optimizer=opt, loss="mse", steps_per_execution=10)
+    model.layers[0].kernel.assign([[1.0]])
+    # Loss (w - 0)^2 for x = 1 has gradient 2 w, so w <- w (1 - 2 lr(n)).
+    x, y = np.ones((20, 1), "float32"), np.zeros((20, 1), "float32")
+    model.fit(x, y, batch_size=1, epochs=1, verbose=0, shuffle=False)
+    expected = np.prod(
+        [
+            1 - 2 * reference_rate(n, base=0.01, max_lr=0.05, step_size=4)
+            for n in range(20)
+        ]
+    )
+    assert opt.get_config()["iterations"] == 20
+    np.testing.assert_allclose(
+        model.layers[0].kernel.numpy()[0, 0], expected, rtol=1e-5
+    )
+
+
+def test_gradient_accumulation_counts_applied_updates():
+    opt = SGD(
+        learning_rate=1,
+        clr={"max_lr": 5, "step_size": 4},
+        gradient_accumulation_steps=2,
+    )
+    w = keras.Variable(np.zeros(1, dtype="float32"))
+    for _ in range(8):  # 8 micro-batches: 4 updates, with rates 1, 2, 3, 4
+        opt.apply([np.ones(1, dtype="float32")], [w])
+    assert float(w.numpy()[0]) == -10.0
+    config = opt.get_config()
+    assert (config["iterations"], config["current_lr"]) == (4, 4.0)

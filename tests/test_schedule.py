@@ -1,0 +1,163 @@
+"""The schedule against SPEC.md's hand values and a NumPy restatement."""
+
+import numpy as np
+import pytest
+from conftest import reference_rates
+from scale_functions import inverse_cycle, slow_decay
+
+from clr_optimizers import SGD
+
+
+def rates(optimizer, steps):
+    """The rate Keras reads for the update after each of `steps` updates."""
+    out = []
+    for n in steps:
+        optimizer.iterations.assign(n)
+        out.append(float(optimizer.learning_rate))
+    return np.array(out)
+
+
+def test_hand_values_triangular():
+    opt = SGD(learning_rate=1, clr={"max_lr": 5, "step_size": 4})
+    assert rates(opt, range(11)).tolist() == [1, 2, 3, 4, 5, 4, 3, 2, 1, 2, 3]
+
+
+def test_hand_values_triangular2_peaks():
+    opt = SGD(learning_rate=1, clr={"max_lr": 5, "step_size": 4, "mode": "triangular2"})
+    assert rates(opt, [4, 12, 20, 28]).tolist() == [5, 3, 2, 1.5]
+
+
+def test_modified_triangular2_peaks_restart_every_three_cycles():
+    clr = {"max_lr": 0.03, "step_size": 2, "mode": "modified_triangular2"}
+    opt = SGD(learning_rate=0.0075, clr=clr)
+    peaks = rates(opt, [2 + 4 * k for k in range(7)])
+    expected = [0.03, 0.01875, 0.013125] * 2 + [0.03]
+    np.testing.assert_allclose(peaks, expected, rtol=1e-6)
+
+
+CASES = {
+    "triangular": dict(clr={"max_lr": 0.06, "step_size": 20}),
+    "triangular_float_step": dict(clr={"max_lr": 0.06, "step_size": 20.0}),
+    "fractional_step": dict(clr={"max_lr": 0.06, "step_size": 2.5}),
+    "triangular2": dict(clr={"max_lr": 0.06, "step_size": 10, "mode": "triangular2"}),
+    "exp_range": dict(
+        clr={"max_lr": 0.06, "step_size": 10, "mode": "exp_range", "gamma": 0.99}
+    ),
+    "modified_triangular2": dict(
+        clr={"max_lr": 0.06, "step_size": 5, "mode": "modified_triangular2"}
+    ),
+    "modified_triangular2_restart_2": dict(
+        clr={
+            "max_lr": 0.06,
+            "step_size": 5,
+            "mode": "modified_triangular2",
+            "restart_every": 2,
+        }
+    ),
+    "triangular2_restart_4": dict(
+        clr={"max_lr": 0.06, "step_size": 3, "mode": "triangular2", "restart_every": 4}
+    ),
+    "exp_range_restart_2": dict(
+        clr={
+            "max_lr": 0.06,
+            "step_size": 6,
+            "mode": "exp_range",
+            "gamma": 0.9,
+            "restart_every": 2,
+        }
+    ),
+    "decay": dict(clr={"max_lr": 0.06, "step_size": 10}, decay=0.01),
+    "decay_triangular2": dict(
+        clr={"max_lr": 0.06, "step_size": 10, "mode": "triangular2"}, decay=1e-3
+    ),
+    "scale_fn_cycle": dict(
+        clr={"max_lr": 0.06, "step_size": 5, "scale_fn": "clr_tests>inverse_cycle"},
+        reference_scale_fn=lambda c: 1 / c,
+    ),
+    "scale_fn_iterations": dict(
+        clr={
+            "max_lr": 0.06,
+            "step_size": 5,
+            "scale_fn": slow_decay,
+            "scale_mode": "iterations",
+        },
+        reference_scale_fn=lambda n: 0.99**n,
+    ),
+    "scale_fn_object_with_restart": dict(
+        clr={
+            "max_lr": 0.06,
+            "step_size": 3,
+            "scale_fn": inverse_cycle,
+            "restart_every": 2,
+        },
+        reference_scale_fn=lambda c: 1 / c,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_schedule_matches_numpy_restatement(case):
+    spec = CASES[case]
+    opt = SGD(learning_rate=0.01, clr=spec["clr"], decay=spec.get("decay"))
+    kwargs = {k: v for k, v in spec["clr"].items() if k != "scale_fn"}
+    if "reference_scale_fn" in spec:
+        kwargs["scale_fn"] = spec["reference_scale_fn"]
+    steps = range(0, 130)
+    expected = reference_rates(steps, base=0.01, decay=spec.get("decay", 0.0), **kwargs)
+    np.testing.assert_allclose(rates(opt, steps), expected, rtol=2e-6, atol=1e-9)
+
+
+def test_decay_without_clr_is_time_based_decay():
+    opt = SGD(learning_rate=0.1, decay=0.5)
+    np.testing.assert_allclose(
+        rates(opt, [0, 1, 2, 10]), [0.1, 0.1 / 1.5, 0.1 / 2, 0.1 / 6], rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "clr, period",
+    [
+        ({"max_lr": 0.06, "step_size": 2000}, 4000),
+        ({"max_lr": 0.06, "step_size": 7}, 14),
+        ({"max_lr": 0.06, "step_size": 2.5}, 5),
+        ({"max_lr": 0.06, "step_size": 2000, "mode": "modified_triangular2"}, 12000),
+    ],
+)
+def test_exact_after_10_to_the_12_updates(clr, period):
+    opt = SGD(learning_rate=0.01, clr=clr)
+    far = 10**12 - 10**12 % period
+    offsets = list(range(0, period, max(1, period // 97))) + [period - 1]
+    first = rates(opt, offsets)
+    late = rates(opt, [far + k for k in offsets])
+    np.testing.assert_allclose(late, first, rtol=1.2e-7, atol=0)
+
+
+def test_float32_counter_would_drift():
+    """Why the position is computed in integers: the 2017 float32 formula drifts."""
+    n = np.arange(10**7, 10**7 + 4000, 7)
+    expected = reference_rates(n, base=0.01, max_lr=0.06, step_size=2000)
+    n32, s32 = n.astype(np.float32), np.float32(2000)
+    cycle = np.floor(1 + n32 / (2 * s32))
+    x = np.abs(n32 / s32 - 2 * cycle + 1)
+    float32_2017 = 0.01 + (0.06 - 0.01) * np.maximum(0, 1 - x)
+    assert np.max(np.abs(float32_2017 - expected)) > 1e-6
+    opt = SGD(learning_rate=0.01, clr={"max_lr": 0.06, "step_size": 2000})
+    assert np.max(np.abs(rates(opt, n) - expected)) < 1e-7
+
+
+def test_rate_inside_a_compiled_function_follows_the_counter():
+    """One trace serves every step: the counter is read, not baked in."""
+    import tensorflow as tf
+
+    opt = SGD(learning_rate=1, clr={"max_lr": 5, "step_size": 4})
+    traces = []
+
+    @tf.function(jit_compile=True)
+    def rate():
+        traces.append(1)
+        value = opt.learning_rate
+        opt.iterations.assign_add(1)
+        return value
+
+    assert [float(rate()) for _ in range(9)] == [1, 2, 3, 4, 5, 4, 3, 2, 1]
+    assert len(traces) == 1
