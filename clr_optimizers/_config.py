@@ -44,6 +44,7 @@ _DEFAULT_RESTART_EVERY = {"modified_triangular2": 3}
 MAX_STEP_DENOMINATOR = 1000
 # Keeps every integer in the cycle arithmetic far inside int64.
 MAX_STEP_SIZE = 10**12
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def check_number(name: str, value: Any, *, positive: bool = True) -> float:
@@ -56,6 +57,12 @@ def check_number(name: str, value: Any, *, positive: bool = True) -> float:
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"`{name}` must be a finite number. Received: {name}={value}.")
+    # The training step computes in float32, where a larger value is infinite.
+    if abs(value) > FLOAT32_MAX:
+        raise ValueError(
+            f"`{name}` must be a finite float32 number, at most {FLOAT32_MAX:.4g}. "
+            f"Received: {name}={value}."
+        )
     if positive and value <= 0:
         raise ValueError(f"`{name}` must be greater than 0. Received: {name}={value}.")
     if not positive and value < 0:

@@ -23,6 +23,7 @@ BAD_CLR = [
     ({"max_lr": math.inf, "step_size": 10}, ValueError, ["max_lr", "finite"]),
     ({"max_lr": 0.06, "step_size": math.inf}, ValueError, ["step_size", "finite"]),
     ({"max_lr": 0.06, "step_size": math.nan}, ValueError, ["step_size", "finite"]),
+    ({"max_lr": 1e39, "step_size": 10}, ValueError, ["max_lr", "float32"]),
     ({"max_lr": 0, "step_size": 10}, ValueError, ["max_lr", "greater than 0"]),
     ({"max_lr": -0.1, "step_size": 10}, ValueError, ["max_lr", "greater than 0"]),
     ({"max_lr": 0.06, "step_size": 0}, ValueError, ["step_size", "greater than 0"]),
@@ -78,8 +79,13 @@ BAD_CLR = [
 ]
 
 
+def case_id(clr):
+    """A stable test id: functions by name, not by address."""
+    return ",".join(f"{k}={getattr(v, '__name__', v)}" for k, v in clr.items())
+
+
 @pytest.mark.parametrize(
-    "clr, error, words", BAD_CLR, ids=[str(c) for c, _, _ in BAD_CLR]
+    "clr, error, words", BAD_CLR, ids=[case_id(c) for c, _, _ in BAD_CLR]
 )
 def test_bad_clr_raises_naming_the_key(clr, error, words):
     import scale_functions  # noqa: F401  (registers the named functions)
@@ -110,6 +116,7 @@ def test_lr_and_learning_rate_together():
     [
         ({"decay": -1e-4}, ValueError, ["decay", "0 or greater"]),
         ({"decay": math.nan}, ValueError, ["decay", "finite"]),
+        ({"decay": 1e300}, ValueError, ["decay", "float32"]),
         ({"decay": "1e-4"}, TypeError, ["decay", "number"]),
         ({"learning_rate": -0.01}, ValueError, ["learning_rate", "0 or greater"]),
         ({"learning_rate": math.inf}, ValueError, ["learning_rate", "finite"]),

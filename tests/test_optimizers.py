@@ -72,27 +72,26 @@ def test_same_arguments_and_defaults_as_stock(Opt):
     assert "learning_rate" in stock
 
 
+def sgd_steps(optimizer, updates):
+    """How far plain SGD moves w at each update for a gradient of 1: the rate."""
+    w = keras.Variable(np.zeros(1, dtype="float32"))
+    steps = []
+    for _ in range(updates):
+        before = float(w.numpy()[0])
+        optimizer.apply([np.ones(1, dtype="float32")], [w])
+        steps.append(before - float(w.numpy()[0]))
+    return steps
+
+
 def test_sgd_update_uses_the_cyclical_rate():
     """Plain SGD: w <- w - lr(n) g, with lr(n) by hand for base 1, max 5, s 4."""
     opt = SGD(learning_rate=1, clr={"max_lr": 5, "step_size": 4})
-    w = keras.Variable(np.zeros(1, dtype="float32"))
-    seen = []
-    for _ in range(6):
-        before = float(w.numpy()[0])
-        opt.apply([np.ones(1, dtype="float32")], [w])
-        seen.append(before - float(w.numpy()[0]))
-    assert seen == [1, 2, 3, 4, 5, 4]
+    assert sgd_steps(opt, 6) == [1, 2, 3, 4, 5, 4]
 
 
 def test_decay_lowers_the_floor_in_the_update():
     opt = SGD(learning_rate=0.1, decay=0.5)
-    w = keras.Variable(np.zeros(1, dtype="float32"))
-    steps = []
-    for _ in range(3):
-        before = float(w.numpy()[0])
-        opt.apply([np.ones(1, dtype="float32")], [w])
-        steps.append(before - float(w.numpy()[0]))
-    np.testing.assert_allclose(steps, [0.1, 0.1 / 1.5, 0.1 / 2], rtol=1e-6)
+    np.testing.assert_allclose(sgd_steps(opt, 3), [0.1, 0.1 / 1.5, 0.1 / 2], rtol=1e-6)
 
 
 def test_lr_alias_int_rates_and_positional_learning_rate():
