@@ -10,6 +10,8 @@ model.compile(optimizer=Adam(lr=0.01, clr={"max_lr": 0.06, "step_size": 2000}))
 from importlib.metadata import PackageNotFoundError, version
 
 from clr_optimizers._optimizer import CyclicalOptimizer
+from clr_optimizers._plots import plot_schedule
+from clr_optimizers._range_test import RangeTestResult, find_lr
 from clr_optimizers.optimizers import (
     OPTIMIZERS,
     SGD,
@@ -36,5 +38,8 @@ __all__ = [
     "CyclicalOptimizer",
     "Nadam",
     "RMSprop",
+    "RangeTestResult",
     "__version__",
+    "find_lr",
+    "plot_schedule",
 ]

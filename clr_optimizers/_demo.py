@@ -11,9 +11,9 @@ import time
 
 import keras
 import numpy as np
-from keras import ops
 
 import clr_optimizers
+from clr_optimizers._plots import plot_schedule
 from clr_optimizers.optimizers import OPTIMIZERS
 
 REFERENCE_LR = 0.01
@@ -71,30 +71,27 @@ def run_reference(
     return table
 
 
-def schedule(optimizer, updates: int) -> np.ndarray:
-    """The rate each of the first `updates` updates of `optimizer` uses."""
-    return ops.convert_to_numpy(optimizer._rate_at(ops.arange(updates)))
-
-
 def plot_schedules(path: str, measured: dict[str, list[tuple[int, float]]]) -> None:
     """Writes a PNG: the reference schedule with the measured points, and the
     other modes with the same bounds."""
     from matplotlib.figure import Figure
 
-    modes = [
-        ("triangular", {}),
-        ("triangular2", {"mode": "triangular2"}),
-        ("exp_range (gamma 0.9999)", {"mode": "exp_range", "gamma": 0.9999}),
-        ("modified_triangular2 (restart every 3)", {"mode": "modified_triangular2"}),
-    ]
-    updates = 24_000
+    modes = {
+        "triangular": {},
+        "triangular2": {"mode": "triangular2"},
+        "exp_range, gamma 0.9999": {"mode": "exp_range", "gamma": 0.9999},
+        "modified_triangular2": {"mode": "modified_triangular2"},
+    }
     fig = Figure(figsize=(11, 7), layout="constrained")
     axes = fig.subplots(2, 2, sharex=True, sharey=True).ravel()
-    for ax, (title, extra) in zip(axes, modes):
-        optimizer = OPTIMIZERS[0](lr=REFERENCE_LR, clr={**REFERENCE_CLR, **extra})
-        ax.plot(np.arange(1, updates + 1), schedule(optimizer, updates), lw=1.2)
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
+    for ax, (title, extra) in zip(axes, modes.items()):
+        plot_schedule(
+            {**REFERENCE_CLR, **extra},
+            updates=24_000,
+            learning_rate=REFERENCE_LR,
+            labels=[title],
+            ax=ax,
+        )
     if measured:
         points = np.array([row for table in measured.values() for row in table])
         axes[0].plot(
@@ -106,10 +103,6 @@ def plot_schedules(path: str, measured: dict[str, list[tuple[int, float]]]) -> N
             label=f"current_lr after each epoch ({', '.join(measured)})",
         )
         axes[0].legend(fontsize=8, loc="lower right")
-    for ax in axes[2:]:
-        ax.set_xlabel("update")
-    for ax in axes[::2]:
-        ax.set_ylabel("learning rate")
     fig.suptitle(
         "clr-optimizers: the learning rate of every update "
         "(learning_rate 0.01, max_lr 0.06, step_size 2000)"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import math
+import numbers
 
 import keras
 import numpy as np
@@ -152,6 +153,25 @@ class CyclicalOptimizer:
             return super()._get_current_learning_rate()
         # `iterations` counts applied updates, also under gradient accumulation.
         return self._rate_at(self.iterations)
+
+    def learning_rates(self, updates: int) -> np.ndarray:
+        """The rate of each of the first `updates` updates, without training.
+
+        Computed by the same function as the training step, from the current
+        base rate; entry `k` is the rate of update `k + 1`.
+        """
+        if isinstance(updates, bool) or not isinstance(updates, numbers.Integral):
+            raise TypeError(f"`updates` must be an int. Received: {updates!r}.")
+        if updates < 1:
+            raise ValueError(f"`updates` must be at least 1. Received: {updates}.")
+        steps = ops.arange(int(updates), dtype=self._iterations.dtype)
+        if self._has_own_schedule:
+            rates = self._rate_at(steps)
+        elif isinstance(self._learning_rate, _Schedule):
+            rates = self._learning_rate(steps)
+        else:
+            rates = ops.full((updates,), super()._get_current_learning_rate())
+        return np.asarray(ops.convert_to_numpy(rates), dtype=np.float64)
 
     @property
     def clr(self) -> dict | None:

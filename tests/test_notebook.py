@@ -1,6 +1,6 @@
-"""Executes the reference notebook; its own assertions check the SPEC table.
+"""Executes the notebooks; their own assertions are checks too.
 
-Set CLR_UPDATE_NOTEBOOK=1 to write the fresh outputs back into the notebook.
+Set CLR_UPDATE_NOTEBOOK=1 to write the fresh outputs back into the notebooks.
 """
 
 import os
@@ -11,16 +11,45 @@ import pytest
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
-NOTEBOOK = Path(__file__).parents[1] / "notebooks" / "reference_notebook.ipynb"
+NOTEBOOKS = Path(__file__).parents[1] / "notebooks"
+MUST_PRINT = {
+    "reference_notebook.ipynb": [
+        *(
+            f"{name}: matches the table"
+            for name in (
+                "SGD",
+                "RMSprop",
+                "Adagrad",
+                "Adadelta",
+                "Adam",
+                "Adamax",
+                "Nadam",
+            )
+        ),
+        "All seven optimizers follow the toy function.",
+    ],
+    "range_test_digits.ipynb": [
+        "max_lr = ",
+        "CLR triangular ",
+        "CLR modified triangular2 ",
+        "constant 0.01 ",
+    ],
+}
 
 
-def test_reference_notebook_runs_and_prints_the_table():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
+def test_every_notebook_is_checked():
+    assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == sorted(MUST_PRINT)
+
+
+@pytest.mark.parametrize("name", sorted(MUST_PRINT))
+def test_notebook_runs(name):
+    path = NOTEBOOKS / name
+    nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
         nb,
         timeout=1800,
         kernel_name="python3",
-        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
     )
     client.execute()  # raises CellExecutionError if any assertion fails
 
@@ -30,8 +59,7 @@ def test_reference_notebook_runs_and_prints_the_table():
         if cell.cell_type == "code"
         for output in cell.get("outputs", [])
     )
-    for name in ("SGD", "RMSprop", "Adagrad", "Adadelta", "Adam", "Adamax", "Nadam"):
-        assert f"{name}: matches the table" in text
-    assert "All seven optimizers follow the toy function." in text
+    for expected in MUST_PRINT[name]:
+        assert expected in text
     if os.environ.get("CLR_UPDATE_NOTEBOOK"):
-        nbformat.write(nb, NOTEBOOK)
+        nbformat.write(nb, path)

@@ -1,0 +1,379 @@
+"""`find_lr`: the learning-rate range test that chooses `max_lr` and the base rate.
+
+The rate grows exponentially from `min_lr` to `max_lr`, one step per batch,
+while the loss of each batch is recorded. Where the smoothed loss is lowest is
+the study's `max_lr`, and `base_lr = max_lr / 4`. The model is trained on a
+copy of its optimizer and everything is put back afterwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator
+
+import keras
+import numpy as np
+
+from clr_optimizers._config import MODES, check_number
+
+_RULES = ("min_loss", "steepest")
+
+
+@dataclasses.dataclass
+class RangeTestResult:
+    """What `find_lr` recorded, and the bounds it suggests.
+
+    Attributes:
+        lrs: The learning rate of each batch.
+        losses: The loss of each batch (its own, not a running mean).
+        smoothed_losses: The exponential moving average of `losses`, with bias
+            correction.
+        smoothed_lrs: The rate each smoothed loss stands for: the rate at the
+            centre of the batches it averages, which lies behind `lrs`.
+        max_lr: The study's rule: the rate of the lowest smoothed loss (at
+            `smoothed_lrs`).
+        base_lr: `max_lr / 4`.
+        steepest_lr: The rate where the smoothed loss falls fastest (per
+            decade of rate) before its minimum: a more cautious `max_lr`.
+        stopped_early: Whether the sweep stopped because the loss diverged.
+    """
+
+    lrs: np.ndarray
+    losses: np.ndarray
+    smoothed_losses: np.ndarray
+    smoothed_lrs: np.ndarray
+    max_lr: float
+    base_lr: float
+    steepest_lr: float
+    stopped_early: bool
+
+    def suggestion(self, rule: str = "min_loss") -> tuple[float, float]:
+        """`(base_lr, max_lr)` by `rule`: `"min_loss"` (the study's rule) or
+        `"steepest"`; the base is always a quarter of the peak."""
+        if rule not in _RULES:
+            raise ValueError(
+                f"`rule` must be one of {', '.join(map(repr, _RULES))}. "
+                f"Received: rule={rule!r}."
+            )
+        peak = self.max_lr if rule == "min_loss" else self.steepest_lr
+        return peak / 4, peak
+
+    def optimizer_args(
+        self, step_size: int | float, mode: str = "triangular", rule: str = "min_loss"
+    ) -> dict:
+        """The arguments for a CLR optimizer with the suggested bounds.
+
+        `Adam(**result.optimizer_args(step_size=2 * steps_per_epoch))`.
+        """
+        base_lr, max_lr = self.suggestion(rule)
+        if mode not in MODES:
+            raise ValueError(
+                f"`mode` must be one of {', '.join(map(repr, MODES))}. "
+                f"Received: mode={mode!r}."
+            )
+        check_number("step_size", step_size)
+        return {
+            "learning_rate": base_lr,
+            "clr": {"max_lr": max_lr, "step_size": step_size, "mode": mode},
+        }
+
+    def plot(self, ax=None):
+        """Loss against learning rate (log axis), suggestions marked.
+
+        Returns the matplotlib `Figure`.
+        """
+        from clr_optimizers._plots import _figure_and_axes
+
+        figure, ax = _figure_and_axes(ax, figsize=(7, 4))
+        ax.plot(self.lrs, self.losses, color="0.75", lw=0.8, label="batch loss")
+        ax.plot(self.smoothed_lrs, self.smoothed_losses, lw=1.8, label="smoothed loss")
+        ax.axvline(self.max_lr, color="C3", ls="--", label=f"max_lr {self.max_lr:.3g}")
+        ax.axvline(
+            self.base_lr, color="C2", ls=":", label=f"base_lr {self.base_lr:.3g}"
+        )
+        ax.axvline(
+            self.steepest_lr,
+            color="C1",
+            ls="-.",
+            lw=1,
+            label=f"steepest {self.steepest_lr:.3g}",
+        )
+        ax.set_xscale("log")
+        finite = self.smoothed_losses[np.isfinite(self.smoothed_losses)]
+        if finite.size:
+            low, high = finite.min(), finite[0]
+            ax.set_ylim(low - 0.1 * (high - low), high + 0.6 * (high - low) + 1e-12)
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("loss")
+        ax.set_title("Learning-rate range test")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+        return figure
+
+
+def _take(arrays, index):
+    if arrays is None:
+        return None
+    return keras.tree.map_structure(lambda a: np.asarray(a)[index], arrays)
+
+
+def _batches(x, y, sample_weight, batch_size, seed):
+    """`(batches per epoch or None, epoch)`: `epoch()` yields `(x, y, sw)`."""
+    if isinstance(x, keras.utils.PyDataset):
+
+        def epoch():
+            for i in range(len(x)):
+                yield _unpack(x[i])
+
+        return len(x), epoch
+    leaves = keras.tree.flatten(x)
+    if leaves and all(hasattr(v, "__array__") for v in leaves):
+        x, y, sample_weight = (
+            None if a is None else keras.tree.map_structure(np.asarray, a)
+            for a in (x, y, sample_weight)
+        )
+        n, size = len(leaves[0]), batch_size or 32
+        rng = np.random.default_rng(seed)
+
+        def epoch():
+            order = rng.permutation(n)
+            for start in range(0, n, size):
+                index = np.sort(order[start : start + size])
+                yield _take(x, index), _take(y, index), _take(sample_weight, index)
+
+        return math.ceil(n / size), epoch
+    if y is not None or sample_weight is not None:
+        raise ValueError(
+            "`y` and `sample_weight` go with array inputs; a dataset "
+            "yields (x, y) or (x, y, sample_weight) itself."
+        )
+    length = None
+    if hasattr(x, "cardinality"):
+        length = int(x.cardinality())
+        length = length if length >= 0 else None
+    elif hasattr(x, "__len__"):
+        length = len(x)
+
+    def epoch():
+        for batch in x:
+            yield _unpack(batch)
+
+    return length, epoch
+
+
+def _unpack(batch):
+    if isinstance(batch, tuple):
+        return tuple(batch) + (None,) * (3 - len(batch))
+    return batch, None, None
+
+
+def _loop(epoch, steps) -> Iterator:
+    produced = 0
+    while produced < steps:
+        empty = True
+        for batch in epoch():
+            empty = False
+            yield batch
+            produced += 1
+            if produced == steps:
+                return
+        if empty:
+            raise ValueError("The data yielded no batch.")
+
+
+def _sweep_optimizer(optimizer, learning_rate):
+    """A fresh optimizer of the same kind with a plain, settable rate."""
+    from clr_optimizers._optimizer import CyclicalOptimizer
+
+    wrapper = None
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        wrapper, optimizer = optimizer, optimizer.inner_optimizer
+    config = optimizer.get_config()
+    config["learning_rate"] = float(learning_rate)
+    if isinstance(optimizer, CyclicalOptimizer):
+        config.update(clr=None, decay=None)
+    sweep = type(optimizer).from_config(config)
+    if wrapper is not None:
+        wrapper_config = wrapper.get_config()
+        wrapper_config.pop("inner_optimizer", None)
+        wrapper_config.pop("name", None)
+        sweep = keras.optimizers.LossScaleOptimizer(sweep, **wrapper_config)
+    return sweep
+
+
+def find_lr(
+    model: keras.Model,
+    x,
+    y=None,
+    *,
+    batch_size: int | None = None,
+    min_lr: float = 1e-7,
+    max_lr: float = 1.0,
+    steps: int | None = None,
+    epochs: int | None = None,
+    sample_weight=None,
+    smoothing: float | None = None,
+    diverge_factor: float = 4.0,
+    seed: int = 0,
+    verbose: int = 1,
+) -> RangeTestResult:
+    """Runs the learning-rate range test on a compiled model.
+
+    The rate of batch `k` of `N` is `min_lr * (max_lr / min_lr) ** (k / (N - 1))`.
+    The sweep stops early once the smoothed loss exceeds `diverge_factor`
+    times its lowest value or is not finite. Afterwards the model's variables
+    (weights, and the state of its metrics) are restored bit for bit, and its
+    optimizer is never touched: the sweep trains a fresh optimizer of the same
+    class and arguments. This holds when the loss goes to NaN and on Ctrl-C.
+
+    Args:
+        model: A compiled Keras model, with any optimizer.
+        x: NumPy arrays (or a dict or list of them), a `tf.data.Dataset` or a
+            `keras.utils.PyDataset`.
+        y: Targets, with array inputs.
+        batch_size: Batch size for array inputs. Defaults to 32.
+        min_lr: The first rate. Defaults to `1e-7`.
+        max_lr: The last rate. Defaults to `1.0`.
+        steps: Number of batches. Or give `epochs`; defaults to one epoch.
+        epochs: Number of passes over the data.
+        sample_weight: Per-sample weights, with array inputs.
+        smoothing: The moving average's factor in [0, 1). Defaults to `None`:
+            an average over about a twentieth of the sweep's batches (at most
+            `0.98`), so that a short sweep is not smoothed flat.
+        diverge_factor: Stop when the smoothed loss exceeds this multiple of
+            its lowest value. Defaults to `4.0`.
+        seed: Seed of the shuffling of array inputs. Defaults to `0`.
+        verbose: 1 shows a progress bar. Defaults to `1`.
+
+    Returns:
+        A `RangeTestResult`.
+
+    Example:
+
+    ```python
+    result = find_lr(model, x_train, y_train, batch_size=64, epochs=2)
+    model.compile(optimizer=Adam(**result.optimizer_args(step_size=2 * steps)),
+                  loss="sparse_categorical_crossentropy")
+    ```
+    """
+    if getattr(model, "optimizer", None) is None or not getattr(
+        model, "compiled", False
+    ):
+        raise ValueError("`find_lr` needs a compiled model: call model.compile first.")
+    min_lr = check_number("min_lr", min_lr)
+    max_lr = check_number("max_lr", max_lr)
+    if max_lr <= min_lr:
+        raise ValueError(
+            "`max_lr` must exceed `min_lr`. "
+            f"Received: min_lr={min_lr}, max_lr={max_lr}."
+        )
+    if smoothing is not None:
+        smoothing = check_number("smoothing", smoothing, positive=False)
+        if smoothing >= 1:
+            raise ValueError(f"`smoothing` must be in [0, 1). Received: {smoothing}.")
+    diverge_factor = check_number("diverge_factor", diverge_factor)
+    if diverge_factor <= 1:
+        raise ValueError(f"`diverge_factor` must exceed 1. Received: {diverge_factor}.")
+    if steps is not None and epochs is not None:
+        raise ValueError("Pass either `steps` or `epochs`, not both.")
+
+    per_epoch, epoch = _batches(x, y, sample_weight, batch_size, seed)
+    if steps is None:
+        if per_epoch is None:
+            raise ValueError(
+                "The data has no known length: pass `steps`, the number of batches."
+            )
+        steps = (epochs or 1) * per_epoch
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise ValueError(
+            f"The sweep needs at least 2 batches. Received: steps={steps}."
+        )
+
+    lrs = min_lr * (max_lr / min_lr) ** (np.arange(steps) / (steps - 1))
+    if smoothing is None:
+        smoothing = min(0.98, max(0.0, 1 - 20 / steps))
+    original = model.optimizer
+    sweep = _sweep_optimizer(original, min_lr)
+    batches = _loop(epoch, steps)
+    first = next(batches)
+    if not model.built:
+        model.predict_on_batch(first[0])
+    # Metric variables may be created by the first training step; those that
+    # exist now are put back, the others are reset at the next fit anyway.
+    saved = [(v, v.numpy().copy()) for v in model.variables + model.metrics_variables]
+    inner = sweep.inner_optimizer if hasattr(sweep, "inner_optimizer") else sweep
+
+    losses, smoothed, average, best = [], [], 0.0, math.inf
+    stopped_early = False
+    progress = (
+        keras.utils.Progbar(steps, stateful_metrics=["lr", "loss"]) if verbose else None
+    )
+    try:
+        model.optimizer, model.train_function = sweep, None
+        for k, (bx, by, bw) in enumerate(_chain(first, batches)):
+            inner.learning_rate = float(lrs[k])
+            logs = model.train_on_batch(bx, by, sample_weight=bw, return_dict=True)
+            loss = float(logs["loss"])
+            average = smoothing * average + (1 - smoothing) * loss
+            value = average / (1 - smoothing ** (k + 1))
+            losses.append(loss)
+            smoothed.append(value)
+            if progress is not None:
+                progress.update(k + 1, [("lr", float(lrs[k])), ("loss", loss)])
+            if not math.isfinite(value) or value > diverge_factor * best:
+                stopped_early = k + 1 < steps
+                break
+            best = min(best, value)
+    finally:
+        model.optimizer, model.train_function = original, None
+        for variable, value in saved:
+            variable.assign(value)
+
+    lrs = lrs[: len(losses)]
+    losses, smoothed = np.array(losses), np.array(smoothed)
+    return _suggest(lrs, losses, smoothed, smoothing, stopped_early)
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
+
+
+def _averaged_lrs(lrs, smoothing):
+    """The rate each smoothed loss stands for: the moving average at batch k
+    weighs batch k - a by smoothing**a, so its centre lies `mean age` batches
+    back, and the sweep's rate there is lrs[k] / ratio**(mean age)."""
+    k = np.arange(len(lrs), dtype=np.float64)
+    if smoothing == 0 or len(lrs) < 2:
+        return lrs.copy()
+    beta = smoothing
+    # Mean of a over a = 0..k with weights beta**a, in closed form.
+    total = (1 - beta ** (k + 1)) / (1 - beta)
+    moment = (beta - (k + 1) * beta ** (k + 1) + k * beta ** (k + 2)) / (1 - beta) ** 2
+    age = moment / total
+    ratio = lrs[1] / lrs[0]
+    return lrs * ratio ** (-age)
+
+
+def _suggest(lrs, losses, smoothed, smoothing, stopped_early) -> RangeTestResult:
+    at = _averaged_lrs(lrs, smoothing)
+    finite = np.where(np.isfinite(smoothed), smoothed, np.inf)
+    lowest = int(np.argmin(finite))
+    # The first `window` averages rest on too few batches to have a slope.
+    window = round(1 / (1 - smoothing))
+    steepest = lowest
+    if lowest - window > 1:
+        slopes = np.gradient(finite[window : lowest + 1])
+        steepest = window + int(np.argmin(slopes))
+    max_lr = float(at[lowest])
+    return RangeTestResult(
+        lrs=lrs,
+        losses=losses,
+        smoothed_losses=smoothed,
+        smoothed_lrs=at,
+        max_lr=max_lr,
+        base_lr=max_lr / 4,
+        steepest_lr=float(at[steepest]),
+        stopped_early=stopped_early,
+    )

@@ -1,0 +1,262 @@
+"""The learning-rate range test and the schedule plots."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import reference_rates
+
+from clr_optimizers import OPTIMIZERS, SGD, Adam, find_lr, plot_schedule
+
+
+def least_squares(seed, n=64, d=8):
+    """A quadratic whose Hessian we construct: 2/n X^T X has eigenvalues
+    spread over [lambda_max / 4, lambda_max]. Every batch has the same X and
+    fresh noise in y, so each step is gradient descent on the same quadratic."""
+    rng = np.random.default_rng(seed)
+    u, _ = np.linalg.qr(rng.normal(size=(n, d)))
+    v, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    x = ((u * np.linspace(1, 2, d) * np.sqrt(n / 2)) @ v.T).astype("float32")
+    lambda_max = np.linalg.eigvalsh(2 / n * x.T.astype(np.float64) @ x).max()
+    w = rng.normal(size=(d, 1))
+
+    def batches():
+        noise = np.random.default_rng(seed + 1)
+        while True:
+            yield x, (x @ w + 0.3 * noise.normal(size=(n, 1))).astype("float32")
+
+    dataset = tf.data.Dataset.from_generator(
+        batches, output_signature=(tf.TensorSpec((n, d)), tf.TensorSpec((n, 1)))
+    )
+    return dataset, 2 / lambda_max
+
+
+def linear_model(d=8, optimizer=None):
+    model = keras.Sequential([keras.Input((d,)), keras.layers.Dense(1, use_bias=False)])
+    model.compile(optimizer=optimizer or keras.optimizers.SGD(), loss="mse")
+    return model
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_suggestion_lies_below_the_divergence_bound(seed):
+    dataset, bound = least_squares(seed)
+    keras.utils.set_random_seed(seed)
+    result = find_lr(
+        linear_model(), dataset, steps=300, min_lr=1e-4, max_lr=10, verbose=0
+    )
+    assert bound / 10 < result.max_lr < bound
+    assert result.base_lr == result.max_lr / 4
+    assert result.steepest_lr < result.max_lr
+    # The recorded losses rise past the bound, and the sweep stops there.
+    past = result.lrs > bound
+    assert past.any() and result.stopped_early
+    assert result.losses[past].max() > 4 * result.losses[~past].min()
+    assert np.all(np.diff(result.lrs) > 0)
+
+
+def test_losses_are_each_batch_own_loss():
+    """Replay plain SGD on a linear model in NumPy: the loss recorded for
+    batch k is the loss of that batch under the weights before update k."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 3)).astype("float32")
+    y = rng.normal(size=(40, 1)).astype("float32")
+    model = linear_model(d=3)
+    w = model.get_weights()[0].astype(np.float64)
+    result = find_lr(
+        model, x, y, batch_size=40, steps=30, min_lr=1e-3, max_lr=0.5, verbose=0
+    )
+    expected = []
+    for lr in result.lrs:
+        residual = x @ w - y
+        expected.append(np.mean(residual**2))
+        w = w - lr * 2 * x.T @ residual / len(x)
+    np.testing.assert_allclose(result.losses, expected, rtol=1e-4)
+    # The first loss is what model.evaluate reports on the untouched model.
+    assert result.losses[0] == pytest.approx(model.evaluate(x, y, verbose=0), rel=1e-5)
+
+
+def snapshot(model):
+    opt = model.optimizer
+    return (
+        [v.numpy().copy() for v in model.variables],
+        [v.numpy().copy() for v in opt.variables],
+        opt.get_config(),
+    )
+
+
+def assert_same(before, after):
+    for got, want in zip(after[0] + after[1], before[0] + before[1], strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert after[2] == before[2]
+
+
+def trained_model():
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dropout(0.2),
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile(
+        optimizer=Adam(lr=0.001, clr={"max_lr": 0.01, "step_size": 8}),
+        loss="mse",
+        metrics=["mae"],
+    )
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(96, 6)).astype("float32")
+    y = rng.normal(size=(96, 1)).astype("float32")
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    return model, x, y
+
+
+def test_restores_everything_bit_for_bit_even_after_nan():
+    model, x, y = trained_model()
+    before = snapshot(model)
+    result = find_lr(
+        model,
+        x,
+        y,
+        batch_size=16,
+        steps=60,
+        min_lr=1e-3,
+        max_lr=1e30,
+        diverge_factor=1e30,
+        verbose=0,
+    )
+    assert not np.isfinite(result.losses[-1])  # the sweep reached NaN or inf
+    assert_same(before, snapshot(model))
+    # Training resumes with the user's optimizer where it stopped.
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert model.optimizer.get_config()["iterations"] == before[2]["iterations"] + 6
+
+
+def test_restores_everything_on_keyboard_interrupt():
+    model, x, y = trained_model()
+    before = snapshot(model)
+
+    class Interrupted(keras.utils.PyDataset):
+        def __len__(self):
+            return 20
+
+        def __getitem__(self, index):
+            if index == 5:
+                raise KeyboardInterrupt
+            return x[:16], y[:16]
+
+    with pytest.raises(KeyboardInterrupt):
+        find_lr(model, Interrupted(), verbose=0)
+    assert_same(before, snapshot(model))
+
+
+def test_array_dataset_and_pydataset_inputs_agree():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 3)).astype("float32")
+    y = rng.normal(size=(32, 1)).astype("float32")
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return 1
+
+        def __getitem__(self, index):
+            return x, y
+
+    keras.utils.set_random_seed(0)
+    model = linear_model(d=3)
+    dataset = tf.data.Dataset.from_tensors((x, y)).repeat()
+    runs = [
+        find_lr(model, x, y, batch_size=32, steps=20, verbose=0),
+        find_lr(model, dataset, steps=20, verbose=0),
+        find_lr(model, Batches(), steps=20, verbose=0),
+    ]
+    for run in runs[1:]:
+        np.testing.assert_allclose(run.losses, runs[0].losses, rtol=1e-5)
+
+
+@pytest.mark.parametrize("Opt", OPTIMIZERS, ids=lambda o: o.__name__)
+def test_optimizer_args_construct_every_optimizer(Opt):
+    dataset, _ = least_squares(0)
+    result = find_lr(
+        linear_model(), dataset, steps=50, min_lr=1e-4, max_lr=10, verbose=0
+    )
+    args = result.optimizer_args(step_size=200, mode="modified_triangular2")
+    opt = Opt(**args)
+    assert opt.clr["max_lr"] == result.max_lr
+    assert opt.clr["step_size"] == 200
+    assert opt.current_lr == pytest.approx(result.max_lr / 4, rel=1e-6)
+    steep = Opt(**result.optimizer_args(step_size=10, rule="steepest"))
+    assert steep.clr["max_lr"] == result.steepest_lr
+
+
+def test_bad_range_test_arguments():
+    model = linear_model()
+    x, y = np.ones((8, 8), "float32"), np.ones((8, 1), "float32")
+    with pytest.raises(ValueError, match="max_lr"):
+        find_lr(model, x, y, min_lr=1, max_lr=0.1)
+    with pytest.raises(ValueError, match=r"steps.*epochs"):
+        find_lr(model, x, y, steps=5, epochs=1)
+    with pytest.raises(ValueError, match="at least 2 batches"):
+        find_lr(model, x, y, batch_size=8, epochs=1)
+    with pytest.raises(ValueError, match="smoothing"):
+        find_lr(model, x, y, smoothing=1.0)
+    with pytest.raises(ValueError, match="compiled"):
+        find_lr(keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)]), x, y)
+    dataset, _ = least_squares(0)
+    with pytest.raises(ValueError, match="pass `steps`"):
+        find_lr(model, dataset)
+    result = find_lr(model, x, y, batch_size=2, verbose=0)
+    with pytest.raises(ValueError, match="rule"):
+        result.optimizer_args(step_size=10, rule="median")
+    with pytest.raises(ValueError, match="mode"):
+        result.optimizer_args(step_size=10, mode="cosine")
+
+
+def test_result_plot_shows_the_recorded_data(tmp_path):
+    dataset, _ = least_squares(0)
+    result = find_lr(
+        linear_model(), dataset, steps=200, min_lr=1e-4, max_lr=10, verbose=0
+    )
+    figure = result.plot()
+    ax = figure.axes[0]
+    raw, smooth = ax.lines[0], ax.lines[1]
+    np.testing.assert_array_equal(raw.get_xdata(), result.lrs)
+    np.testing.assert_array_equal(raw.get_ydata(), result.losses)
+    np.testing.assert_array_equal(smooth.get_xdata(), result.smoothed_lrs)
+    np.testing.assert_array_equal(smooth.get_ydata(), result.smoothed_losses)
+    assert ax.get_xscale() == "log"
+    assert ax.lines[2].get_xdata()[0] == result.max_lr
+    figure.savefig(tmp_path / "range_test.png")
+
+
+def test_plot_schedule_lines_follow_the_formula():
+    steps_per_epoch = 50
+    triangular = {"max_lr": 0.03, "step_size": 2 * steps_per_epoch}
+    modified = {**triangular, "mode": "modified_triangular2"}
+    figure = plot_schedule(
+        [triangular, SGD(learning_rate=0.0075, clr=modified)],
+        epochs=42,
+        steps_per_epoch=steps_per_epoch,
+        learning_rate=0.0075,
+    )
+    ax = figure.axes[0]
+    assert len(ax.lines) == 2 and ax.get_xlabel() == "epoch"
+    updates = 42 * steps_per_epoch
+    np.testing.assert_allclose(ax.lines[0].get_xdata(), np.arange(1, updates + 1) / 50)
+    for line, clr in zip(ax.lines, (triangular, modified), strict=True):
+        expected = reference_rates(range(updates), base=0.0075, **clr)
+        np.testing.assert_allclose(line.get_ydata(), expected, rtol=1e-6)
+    # The peaks of modified triangular2 restart every third cycle.
+    peaks = ax.lines[1].get_ydata()[100::200][:4]
+    np.testing.assert_allclose(peaks, [0.03, 0.01875, 0.013125, 0.03], rtol=1e-5)
+
+
+def test_plot_schedule_bad_arguments():
+    with pytest.raises(ValueError, match="learning_rate"):
+        plot_schedule({"max_lr": 0.1, "step_size": 5}, updates=10)
+    with pytest.raises(ValueError, match="updates"):
+        plot_schedule(SGD(clr={"max_lr": 0.1, "step_size": 5}))
+    with pytest.raises(TypeError, match="clr_optimizers optimizer"):
+        plot_schedule(keras.optimizers.SGD(), updates=10)
