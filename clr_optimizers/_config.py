@@ -70,9 +70,7 @@ def check_number(name: str, value: Any, *, positive: bool = True) -> float:
     return value
 
 
-def resolve_scale_fn(
-    scale_fn: Any, custom_objects: dict | None = None
-) -> tuple[str, Callable]:
+def resolve_scale_fn(scale_fn: Any) -> tuple[str, Callable]:
     """Returns the registered name of a scale function and the function itself.
 
     A config refers to a custom scale function only by the name under which it
@@ -87,7 +85,9 @@ def resolve_scale_fn(
         'optimizer, and pass the function or its name "my_package>name".'
     )
     if isinstance(scale_fn, str):
-        fn = keras.saving.get_registered_object(scale_fn, custom_objects=custom_objects)
+        # Also finds names given through `custom_objects` or a
+        # `keras.saving.custom_object_scope`.
+        fn = keras.saving.get_registered_object(scale_fn)
         if fn is None or not callable(fn):
             raise ValueError(
                 f"`scale_fn`: no function is registered under the name {scale_fn!r}. "
@@ -139,7 +139,7 @@ class CyclicalConfig:
 
 
 def normalize_clr(
-    clr: Any, learning_rate: float, custom_objects: dict | None = None
+    clr: Any, learning_rate: float
 ) -> tuple[CyclicalConfig | None, Callable | None]:
     """Validates a `clr` argument against the base `learning_rate`.
 
@@ -148,8 +148,6 @@ def normalize_clr(
     """
     if clr is None:
         return None, None
-    if isinstance(clr, CyclicalConfig):
-        clr = clr.to_dict()
     if not isinstance(clr, dict):
         raise TypeError(
             "`clr` must be None or a dict with the keys "
@@ -204,7 +202,7 @@ def normalize_clr(
                 "`clr['mode']` and `clr['scale_fn']` exclude each other: a custom "
                 f"scale function replaces the mode. Received: mode={clr['mode']!r}."
             )
-        scale_fn_name, scale_fn = resolve_scale_fn(clr["scale_fn"], custom_objects)
+        scale_fn_name, scale_fn = resolve_scale_fn(clr["scale_fn"])
         mode = None
     else:
         mode = clr.get("mode")

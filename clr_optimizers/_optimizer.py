@@ -23,6 +23,8 @@ from clr_optimizers._schedule import cyclical_rate, decayed_rate
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
 
+_STOCK_LEARNING_RATE = keras.optimizers.Optimizer.learning_rate
+
 # Keys that describe the optimizer's state, not its configuration.
 STATE_KEYS = ("iterations", "current_lr")
 
@@ -141,18 +143,42 @@ class CyclicalOptimizer:
         return self._clr_config is not None or bool(self._decay)
 
     def _rate_at(self, step):
-        """The rate of the update that follows `step` applied updates."""
+        """The rate of the update that follows `step` applied updates (a
+        number or an array of them)."""
+        step = ops.convert_to_tensor(step, dtype=self._iterations.dtype)
         if self._clr_config is not None:
             return cyclical_rate(
                 step, self._learning_rate, self._clr_config, self._scale_fn, self._decay
             )
-        return decayed_rate(step, self._learning_rate, self._decay)
+        if self._decay:
+            return decayed_rate(step, self._learning_rate, self._decay)
+        if isinstance(self._learning_rate, _Schedule):
+            return self._learning_rate(step)
+        rate = ops.cast(super()._get_current_learning_rate(), "float32")
+        return ops.broadcast_to(rate, ops.shape(step))
 
     def _get_current_learning_rate(self):
         if not self._has_own_schedule:
             return super()._get_current_learning_rate()
         # `iterations` counts applied updates, also under gradient accumulation.
         return self._rate_at(self.iterations)
+
+    @property
+    def learning_rate(self):
+        """The rate of the next update. Assigning a number sets the base rate
+        (the floor of the cycle), which must stay between 0 and `max_lr`."""
+        return _STOCK_LEARNING_RATE.fget(self)
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        if self._clr_config is not None and not callable(value):
+            value = check_number("learning_rate", value, positive=False)
+            if np.float32(value) > np.float32(self._clr_config.max_lr):
+                raise ValueError(
+                    "`learning_rate` is the floor of the cycle and must not exceed "
+                    f"`clr['max_lr']`={self._clr_config.max_lr}. Received: {value}."
+                )
+        _STOCK_LEARNING_RATE.fset(self, value)
 
     def learning_rates(self, updates: int) -> np.ndarray:
         """The rate of each of the first `updates` updates, without training.
@@ -164,13 +190,7 @@ class CyclicalOptimizer:
             raise TypeError(f"`updates` must be an int. Received: {updates!r}.")
         if updates < 1:
             raise ValueError(f"`updates` must be at least 1. Received: {updates}.")
-        steps = ops.arange(int(updates), dtype=self._iterations.dtype)
-        if self._has_own_schedule:
-            rates = self._rate_at(steps)
-        elif isinstance(self._learning_rate, _Schedule):
-            rates = self._learning_rate(steps)
-        else:
-            rates = ops.full((updates,), super()._get_current_learning_rate())
+        rates = self._rate_at(np.arange(int(updates)))
         return np.asarray(ops.convert_to_numpy(rates), dtype=np.float64)
 
     @property
@@ -189,15 +209,10 @@ class CyclicalOptimizer:
 
         Before any update, the rate the first update will use.
         """
-        if self._has_own_schedule:
-            applied = int(ops.convert_to_numpy(self.iterations))
-            rate = self._rate_at(max(applied - 1, 0))
-        elif isinstance(self._learning_rate, _Schedule):
-            calls = int(ops.convert_to_numpy(self._iterations))
-            rate = self._learning_rate(max(calls - 1, 0))
-        else:
-            rate = super()._get_current_learning_rate()
-        return _shortest_float(rate)
+        # Keras evaluates its own schedules at the raw call count.
+        counter = self.iterations if self._has_own_schedule else self._iterations
+        applied = int(ops.convert_to_numpy(counter))
+        return _shortest_float(self._rate_at(max(applied - 1, 0)))
 
     def get_config(self):
         config = super().get_config()

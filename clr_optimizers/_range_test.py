@@ -9,7 +9,9 @@ copy of its optimizer and everything is put back afterwards.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
+import numbers
 from collections.abc import Iterator
 
 import keras
@@ -222,10 +224,11 @@ def find_lr(
 
     The rate of batch `k` of `N` is `min_lr * (max_lr / min_lr) ** (k / (N - 1))`.
     The sweep stops early once the smoothed loss exceeds `diverge_factor`
-    times its lowest value or is not finite. Afterwards the model's variables
-    (weights, and the state of its metrics) are restored bit for bit, and its
-    optimizer is never touched: the sweep trains a fresh optimizer of the same
-    class and arguments. This holds when the loss goes to NaN and on Ctrl-C.
+    times its lowest value (see below) or is not finite. Afterwards the
+    model's variables (weights, and the state of its metrics) are restored bit
+    for bit, and its optimizer is never touched: the sweep trains a fresh
+    optimizer of the same class and arguments. This holds when the loss goes
+    to NaN and on Ctrl-C.
 
     Args:
         model: A compiled Keras model, with any optimizer.
@@ -241,8 +244,9 @@ def find_lr(
         smoothing: The moving average's factor in [0, 1). Defaults to `None`:
             an average over about a twentieth of the sweep's batches (at most
             `0.98`), so that a short sweep is not smoothed flat.
-        diverge_factor: Stop when the smoothed loss exceeds this multiple of
-            its lowest value. Defaults to `4.0`.
+        diverge_factor: Stop when the smoothed loss exceeds its lowest value
+            by `diverge_factor - 1` times that value's size (for a positive
+            loss: exceeds `diverge_factor` times the lowest). Defaults to `4.0`.
         seed: Seed of the shuffling of array inputs. Defaults to `0`.
         verbose: 1 shows a progress bar. Defaults to `1`.
 
@@ -277,6 +281,17 @@ def find_lr(
         raise ValueError(f"`diverge_factor` must exceed 1. Received: {diverge_factor}.")
     if steps is not None and epochs is not None:
         raise ValueError("Pass either `steps` or `epochs`, not both.")
+    for name, value in (
+        ("batch_size", batch_size),
+        ("epochs", epochs),
+        ("steps", steps),
+    ):
+        if value is not None and (
+            isinstance(value, bool)
+            or not isinstance(value, numbers.Integral)
+            or value < 1
+        ):
+            raise ValueError(f"`{name}` must be a positive int. Received: {value!r}.")
 
     per_epoch, epoch = _batches(x, y, sample_weight, batch_size, seed)
     if steps is None:
@@ -285,7 +300,8 @@ def find_lr(
                 "The data has no known length: pass `steps`, the number of batches."
             )
         steps = (epochs or 1) * per_epoch
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+    steps = int(steps)
+    if steps < 2:
         raise ValueError(
             f"The sweep needs at least 2 batches. Received: steps={steps}."
         )
@@ -311,7 +327,7 @@ def find_lr(
     )
     try:
         model.optimizer, model.train_function = sweep, None
-        for k, (bx, by, bw) in enumerate(_chain(first, batches)):
+        for k, (bx, by, bw) in enumerate(itertools.chain([first], batches)):
             inner.learning_rate = float(lrs[k])
             logs = model.train_on_batch(bx, by, sample_weight=bw, return_dict=True)
             loss = float(logs["loss"])
@@ -321,7 +337,11 @@ def find_lr(
             smoothed.append(value)
             if progress is not None:
                 progress.update(k + 1, [("lr", float(lrs[k])), ("loss", loss)])
-            if not math.isfinite(value) or value > diverge_factor * best:
+            # Diverged: risen above the best by (factor - 1) times its size,
+            # which also holds for losses that go negative.
+            if not math.isfinite(value) or value > best + (diverge_factor - 1) * abs(
+                best
+            ):
                 stopped_early = k + 1 < steps
                 break
             best = min(best, value)
@@ -333,11 +353,6 @@ def find_lr(
     lrs = lrs[: len(losses)]
     losses, smoothed = np.array(losses), np.array(smoothed)
     return _suggest(lrs, losses, smoothed, smoothing, stopped_early)
-
-
-def _chain(first, rest):
-    yield first
-    yield from rest
 
 
 def _averaged_lrs(lrs, smoothing):

@@ -1,6 +1,7 @@
 """Shared references for the tests: the SPEC formulas restated in NumPy."""
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -35,8 +36,10 @@ def reference_rate(
     if mode == "modified_triangular2":
         mode, restart_every = "triangular2", restart_every or 3
     base_n = base / (1 + decay * n)
-    cycle = math.floor(1 + n / (2 * step_size))
-    x = abs(n / step_size - 2 * cycle + 1)
+    # Exact rational arithmetic, so that the reference itself does not drift.
+    position = Fraction(n) / Fraction(step_size)
+    cycle = math.floor(1 + position / 2)
+    x = float(abs(position - 2 * cycle + 1))
     if restart_every:
         restarts = (cycle - 1) // restart_every
         cycle -= restarts * restart_every

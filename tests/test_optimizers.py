@@ -61,15 +61,22 @@ def test_without_clr_is_the_stock_optimizer(Opt):
 
 @pytest.mark.parametrize("Opt", OPTIMIZERS, ids=lambda o: o.__name__)
 def test_same_arguments_and_defaults_as_stock(Opt):
+    """Every stock argument is accepted by name, with the stock default."""
     stock = inspect.signature(STOCK[Opt].__init__).parameters
-    ours = Opt().get_config()
+    defaults = {
+        name: p.default
+        for name, p in stock.items()
+        if p.default is not inspect.Parameter.empty
+    }
+    ours = Opt(**defaults).get_config()
     reference = STOCK[Opt]().get_config()
+    assert set(ours) == set(reference) | {"clr", "decay", "iterations", "current_lr"}
     for name in reference:
         if name == "learning_rate":  # ours is the shortest float for the float32
             assert np.float32(ours[name]) == np.float32(reference[name])
         elif name != "name":
             assert ours[name] == reference[name], name
-    assert "learning_rate" in stock
+    assert Opt().get_config()["learning_rate"] == defaults["learning_rate"]
 
 
 def sgd_steps(optimizer, updates):
@@ -92,6 +99,28 @@ def test_sgd_update_uses_the_cyclical_rate():
 def test_decay_lowers_the_floor_in_the_update():
     opt = SGD(learning_rate=0.1, decay=0.5)
     np.testing.assert_allclose(sgd_steps(opt, 3), [0.1, 0.1 / 1.5, 0.1 / 2], rtol=1e-6)
+
+
+def test_decay_with_a_cycle_in_the_update():
+    """base_n = 1 / (1 + 0.1 n); lr = base_n + (5 - base_n) * triangle(n)."""
+    opt = SGD(learning_rate=1, clr={"max_lr": 5, "step_size": 4}, decay=0.1)
+    expected = [
+        reference_rate(n, base=1, max_lr=5, step_size=4, decay=0.1) for n in range(10)
+    ]
+    assert expected[4] == 5 and expected[8] == pytest.approx(1 / 1.8)
+    np.testing.assert_allclose(sgd_steps(opt, 10), expected, rtol=1e-6)
+
+
+def test_assigning_learning_rate_sets_the_floor_within_bounds():
+    opt = SGD(learning_rate=1, clr={"max_lr": 5, "step_size": 4})
+    opt.learning_rate = 3
+    assert opt.get_config()["learning_rate"] == 3.0
+    assert opt.learning_rates(5).tolist() == [3, 3.5, 4, 4.5, 5]
+    with pytest.raises(ValueError, match="must not exceed `clr\\['max_lr'\\]`"):
+        opt.learning_rate = 6
+    with pytest.raises(ValueError, match="0 or greater"):
+        opt.learning_rate = -1
+    assert SGD.from_config(opt.get_config()).clr == opt.clr
 
 
 def test_lr_alias_int_rates_and_positional_learning_rate():

@@ -260,3 +260,73 @@ def test_plot_schedule_bad_arguments():
         plot_schedule(SGD(clr={"max_lr": 0.1, "step_size": 5}))
     with pytest.raises(TypeError, match="clr_optimizers optimizer"):
         plot_schedule(keras.optimizers.SGD(), updates=10)
+
+
+def test_unbuilt_model_and_progress_bar(capsys):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.layers.Dense(4, activation="relu"), keras.layers.Dense(1)]
+    )
+    model.compile(
+        optimizer=SGD(lr=0.01, clr={"max_lr": 0.1, "step_size": 4}), loss="mse"
+    )
+    rng = np.random.default_rng(0)
+    x, y = (
+        rng.normal(size=(64, 5)).astype("float32"),
+        rng.normal(size=(64, 1)).astype("float32"),
+    )
+    result = find_lr(model, x, y, batch_size=8, epochs=2, verbose=1)
+    assert len(result.lrs) == 16
+    assert "16/16" in capsys.readouterr().out
+    # Built by the range test with its initial weights, which are still there.
+    initial = [v.numpy().copy() for v in model.variables]
+    keras.utils.set_random_seed(0)
+    fresh = keras.Sequential(
+        [keras.layers.Dense(4, activation="relu"), keras.layers.Dense(1)]
+    )
+    fresh.build((None, 5))
+    for got, want in zip(initial, [v.numpy() for v in fresh.variables], strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert model.optimizer.get_config()["iterations"] == 0
+
+
+def test_mixed_precision_loss_scale_optimizer():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model, x, y = trained_model()
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+        before = snapshot(model)
+        result = find_lr(model, x, y, batch_size=16, steps=30, verbose=0)
+        assert np.isfinite(result.losses[0])
+        assert_same(before, snapshot(model))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_negative_loss_does_not_stop_the_sweep_early():
+    """Cosine similarity falls below zero as the model learns."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 4)).astype("float32")
+    y = (x @ rng.normal(size=(4, 3))).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    model.compile(optimizer=keras.optimizers.SGD(), loss="cosine_similarity")
+    result = find_lr(
+        model, x, y, batch_size=8, steps=80, min_lr=1e-3, max_lr=1.0, verbose=0
+    )
+    assert result.losses.min() < -0.5
+    assert len(result.losses) > 40
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"epochs": 0}, {"batch_size": 0}, {"steps": 2.5}, {"epochs": True}]
+)
+def test_counts_must_be_positive_ints(kwargs):
+    x, y = np.ones((8, 8), "float32"), np.ones((8, 1), "float32")
+    with pytest.raises(ValueError, match="positive int"):
+        find_lr(linear_model(), x, y, **kwargs)
+
+
+def test_numpy_int_steps():
+    x, y = np.ones((8, 8), "float32"), np.ones((8, 1), "float32")
+    assert len(find_lr(linear_model(), x, y, steps=np.int64(5), verbose=0).lrs) == 5

@@ -161,3 +161,28 @@ def test_rate_inside_a_compiled_function_follows_the_counter():
 
     assert [float(rate()) for _ in range(9)] == [1, 2, 3, 4, 5, 4, 3, 2, 1]
     assert len(traces) == 1
+
+
+@pytest.mark.parametrize(
+    "step_size, n",
+    [
+        (1500.125, 2_999_000),
+        (2000, 10**12 + 999),
+        (2.5, 10**12 + 3),
+        (1234567.891, 5 * 10**9),
+    ],
+)
+def test_current_lr_and_config_at_large_counts(step_size, n):
+    """current_lr evaluates the schedule eagerly: same integers as training."""
+    opt = SGD(learning_rate=0.01, clr={"max_lr": 0.06, "step_size": step_size})
+    opt.iterations.assign(n + 1)
+    expected = reference_rates([n], base=0.01, max_lr=0.06, step_size=step_size)[0]
+    assert opt.current_lr == pytest.approx(expected, rel=2e-6)
+    assert opt.get_config()["current_lr"] == opt.current_lr
+    assert opt.learning_rates(3)[0] == pytest.approx(0.01)
+
+
+def test_huge_step_size_config():
+    opt = SGD(learning_rate=0.01, clr={"max_lr": 0.06, "step_size": 2**31})
+    opt.iterations.assign(2**31 + 1)
+    assert opt.get_config()["current_lr"] == pytest.approx(0.06, rel=1e-6)
