@@ -72,8 +72,8 @@ def cyclical_rate(
     else:
         carry, u = _divmod(offset * b, 2 * a)
         cycle = full_cycles * b + carry + 1
-    x = ops.abs(ops.cast(u, "float32") / float(a) - 1.0)
-    triangle = ops.maximum(0.0, 1.0 - x)
+    # 1 - x = 1 - |u / a - 1| = min(u, 2a - u) / a, in [0, 1] since 0 <= u < 2a.
+    triangle = ops.cast(ops.minimum(u, 2 * a - u), "float32") * (1.0 / a)
 
     if clr.restart_every is not None:
         cycle_in_run = ops.mod(cycle - 1, clr.restart_every)
@@ -84,14 +84,14 @@ def cyclical_rate(
     else:
         step_in_run = ops.cast(step, "float32")
 
+    if clr.mode == "triangular":
+        return base_n + (clr.max_lr - base_n) * triangle
     if scale_fn is not None:
         if clr.scale_mode == "cycle":
             argument = ops.cast(cycle, "float32")
         else:
             argument = step_in_run
         scale = ops.cast(scale_fn(argument), "float32")
-    elif clr.mode == "triangular":
-        scale = 1.0
     elif clr.mode in ("triangular2", "modified_triangular2"):
         scale = ops.power(0.5, ops.cast(cycle - 1, "float32"))
     else:  # exp_range

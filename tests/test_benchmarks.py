@@ -1,0 +1,44 @@
+"""The benchmark scripts run (their --quick smoke mode; timings are not checked)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+
+
+def run(script, *args):
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--quick", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def test_overhead_quick(tmp_path):
+    path = tmp_path / "overhead.json"
+    stdout = run("overhead.py", "--json", str(path))
+    assert "clr/stock" in stdout
+    result = json.loads(path.read_text())
+    modes = {row["mode"] for row in result["keras_results"]}
+    assert modes == {"graph", "jit_compile", "steps_per_execution=32"}
+    for row in result["keras_results"]:
+        assert row["extra_variables_per_model_variable"] == 0
+        assert row["median_step_ms"]["clr"] > 0
+
+
+def test_convergence_quick(tmp_path):
+    pytest.importorskip("sklearn")
+    path, png = tmp_path / "convergence.json", tmp_path / "convergence.png"
+    stdout = run("convergence.py", "--json", str(path), "--plot", str(png))
+    assert "epochs / best acc" in stdout
+    result = json.loads(path.read_text())
+    policies = {row["policy"] for row in result["results"]}
+    assert policies == {"constant", "triangular", "modified_triangular2", "exp_range"}
+    assert png.read_bytes()[:4] == b"\x89PNG"
