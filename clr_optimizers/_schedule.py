@@ -74,6 +74,8 @@ def cyclical_rate(
         cycle = full_cycles * b + carry + 1
     # 1 - x = 1 - |u / a - 1| = min(u, 2a - u) / a, in [0, 1] since 0 <= u < 2a.
     triangle = ops.cast(ops.minimum(u, 2 * a - u), "float32") * (1.0 / a)
+    if clr.mode == "triangular":
+        return base_n + (clr.max_lr - base_n) * triangle
 
     if clr.restart_every is not None:
         cycle_in_run = ops.mod(cycle - 1, clr.restart_every)
@@ -84,8 +86,6 @@ def cyclical_rate(
     else:
         step_in_run = ops.cast(step, "float32")
 
-    if clr.mode == "triangular":
-        return base_n + (clr.max_lr - base_n) * triangle
     if scale_fn is not None:
         if clr.scale_mode == "cycle":
             argument = ops.cast(cycle, "float32")
