@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from clr_optimizers.optimizers import SGD
+
 
 def _figure_and_axes(ax, figsize):
     try:
@@ -21,8 +23,6 @@ def _figure_and_axes(ax, figsize):
 
 
 def _as_optimizer(schedule, learning_rate):
-    from clr_optimizers.optimizers import SGD
-
     if isinstance(schedule, Mapping):
         if learning_rate is None:
             raise ValueError(

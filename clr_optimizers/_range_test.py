@@ -18,6 +18,8 @@ import keras
 import numpy as np
 
 from clr_optimizers._config import MODES, check_number
+from clr_optimizers._optimizer import CyclicalOptimizer
+from clr_optimizers._plots import _figure_and_axes
 
 _RULES = ("min_loss", "steepest")
 
@@ -85,8 +87,6 @@ class RangeTestResult:
 
         Returns the matplotlib `Figure`.
         """
-        from clr_optimizers._plots import _figure_and_axes
-
         figure, ax = _figure_and_axes(ax, figsize=(7, 4))
         ax.plot(self.lrs, self.losses, color="0.75", lw=0.8, label="batch loss")
         ax.plot(self.smoothed_lrs, self.smoothed_losses, lw=1.8, label="smoothed loss")
@@ -186,8 +186,6 @@ def _loop(epoch, steps) -> Iterator:
 
 def _sweep_optimizer(optimizer, learning_rate):
     """A fresh optimizer of the same kind with a plain, settable rate."""
-    from clr_optimizers._optimizer import CyclicalOptimizer
-
     wrapper = None
     if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
         wrapper, optimizer = optimizer, optimizer.inner_optimizer

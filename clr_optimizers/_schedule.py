@@ -50,7 +50,7 @@ def cyclical_rate(
     """The learning rate of the update that follows `step` applied updates.
 
     Args:
-        step: Integer tensor or variable: the updates applied so far.
+        step: Integer tensor: the updates applied so far.
         base_lr: The learning rate at the bottom of the cycle (before decay).
         clr: The validated cycle configuration.
         scale_fn: The function `clr.scale_fn` names, if any.
@@ -59,7 +59,6 @@ def cyclical_rate(
     Returns:
         A float32 scalar tensor.
     """
-    step = ops.convert_to_tensor(step)
     base_n = decayed_rate(step, base_lr, decay)
 
     # With s = a / b, n / s = n b / a: work in units of 1/b of an update, in
