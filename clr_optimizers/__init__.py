@@ -9,7 +9,7 @@ model.compile(optimizer=Adam(lr=0.01, clr={"max_lr": 0.06, "step_size": 2000}))
 
 from importlib.metadata import PackageNotFoundError, version
 
-from clr_optimizers._optimizer import CyclicalOptimizer
+from clr_optimizers._optimizer import CyclicalOptimizer, cyclical
 from clr_optimizers._plots import plot_schedule
 from clr_optimizers._range_test import RangeTestResult, find_lr
 from clr_optimizers.optimizers import (
@@ -40,6 +40,7 @@ __all__ = [
     "RMSprop",
     "RangeTestResult",
     "__version__",
+    "cyclical",
     "find_lr",
     "plot_schedule",
 ]

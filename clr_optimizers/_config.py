@@ -44,6 +44,8 @@ _DEFAULT_RESTART_EVERY = {"modified_triangular2": 3}
 MAX_STEP_DENOMINATOR = 1000
 # Keeps every integer in the cycle arithmetic far inside int64.
 MAX_STEP_SIZE = 10**12
+# Keeps the cycle count modulo `restart_every` far inside int32.
+MAX_RESTART_EVERY = 10**6
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -130,12 +132,6 @@ class CyclicalConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-    @property
-    def step_fraction(self) -> tuple[int, int]:
-        """`step_size` as `(numerator, denominator)` in lowest terms."""
-        fraction = _step_fraction(self.step_size)
-        return fraction.numerator, fraction.denominator
 
 
 def normalize_clr(
@@ -256,9 +252,10 @@ def normalize_clr(
                 f"None. Received: restart_every={restart_every!r}."
             )
         restart_every = int(restart_every)
-        if restart_every < 1:
+        if not 1 <= restart_every <= MAX_RESTART_EVERY:
             raise ValueError(
-                "`clr['restart_every']` must be at least 1 cycle. "
+                "`clr['restart_every']` must be between 1 and "
+                f"{MAX_RESTART_EVERY:,} cycles. "
                 f"Received: restart_every={restart_every}."
             )
 

@@ -122,13 +122,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--steps-per-execution",
         type=int,
-        default=10,
+        default=None,
         help="updates per compiled call of model.fit (the schedule still "
-        "advances at every update); 1 is the notebook's setting",
+        "advances at every update); 1 is the notebook's setting; defaults to "
+        "10, or 1 on PyTorch, which allows no other value",
     )
     parser.add_argument("--plot", default="clr_schedule.png", help="PNG to write")
     parser.add_argument("--no-plot", action="store_true")
     args = parser.parse_args(argv)
+    if args.steps_per_execution is None:
+        args.steps_per_execution = 1 if keras.backend.backend() == "torch" else 10
 
     rows, batch_size = 20_000, 20
     print(

@@ -19,7 +19,7 @@ import numpy as np
 from keras import ops
 
 from clr_optimizers._config import check_number, normalize_clr
-from clr_optimizers._schedule import cyclical_rate, decayed_rate
+from clr_optimizers._schedule import cyclical_rate, decayed_rate, int_max, step_fraction
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
 
@@ -35,26 +35,36 @@ def _shortest_float(value) -> float:
     return float(str(np.float32(ops.convert_to_numpy(value))))
 
 
-def _reject_unknown_arguments(class_name, signature, bound):
+def _init_parameters(cls: type) -> dict[str, inspect.Parameter]:
+    """The named arguments `cls(...)` accepts, following `**kwargs` up the MRO
+    (a subclass that passes `**kwargs` on accepts its parent's arguments)."""
+    params: dict[str, inspect.Parameter] = {}
+    for klass in cls.__mro__:
+        if klass is CyclicalOptimizer or "__init__" not in vars(klass):
+            continue
+        passes_on = False
+        signature = inspect.signature(vars(klass)["__init__"])
+        for name, param in list(signature.parameters.items())[1:]:
+            if param.kind is inspect.Parameter.VAR_KEYWORD:
+                passes_on = True
+            elif param.kind is not inspect.Parameter.VAR_POSITIONAL:
+                params.setdefault(name, param)
+        if not passes_on:
+            break
+    return params
+
+
+def _reject_unknown_arguments(class_name, params, kwargs):
     """Names an unknown keyword argument, with the closest valid one."""
-    extra = [
-        (name, value)
-        for param in signature.parameters.values()
-        if param.kind is inspect.Parameter.VAR_KEYWORD
-        for name, value in bound.arguments.get(param.name, {}).items()
-    ]
-    if not extra:
+    unknown = [name for name in kwargs if name not in params]
+    if not unknown:
         return
-    valid = [
-        name
-        for name, param in signature.parameters.items()
-        if param.kind is not inspect.Parameter.VAR_KEYWORD
-    ] + ["clr", "lr", "decay"]
-    name, value = extra[0]
+    valid = [*params, "clr", "lr", "decay"]
+    name = unknown[0]
     close = difflib.get_close_matches(name, valid, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise ValueError(
-        f"{class_name} got an unknown argument {name!r}={value!r}.{hint} "
+        f"{class_name} got an unknown argument {name!r}={kwargs[name]!r}.{hint} "
         f"Valid arguments: {', '.join(valid)}."
     )
 
@@ -68,18 +78,28 @@ class CyclicalOptimizer:
             bound = signature.bind_partial(*args, **kwargs)
         except TypeError as error:
             raise TypeError(f"{type(self).__name__}: {error}") from None
-        _reject_unknown_arguments(type(self).__name__, signature, bound)
+        # Every argument by name, so that `learning_rate` is found also when a
+        # subclass takes it through `**kwargs`.
+        args, kwargs = (), {}
+        for name, value in bound.arguments.items():
+            kind = signature.parameters[name].kind
+            if kind is inspect.Parameter.VAR_KEYWORD:
+                kwargs.update(value)
+            elif kind is inspect.Parameter.VAR_POSITIONAL:
+                args = value
+            else:
+                kwargs[name] = value
+        params = _init_parameters(type(self))
+        _reject_unknown_arguments(type(self).__name__, params, kwargs)
         if lr is not None:
-            if "learning_rate" in bound.arguments:
-                given = bound.arguments["learning_rate"]
+            if "learning_rate" in kwargs:
                 raise ValueError(
                     "Pass either `learning_rate` or its old spelling `lr`, not "
-                    f"both. Received: learning_rate={given!r}, lr={lr!r}."
+                    f"both. Received: learning_rate={kwargs['learning_rate']!r}, "
+                    f"lr={lr!r}."
                 )
-            bound.arguments["learning_rate"] = lr
-        learning_rate = bound.arguments.get(
-            "learning_rate", signature.parameters["learning_rate"].default
-        )
+            kwargs["learning_rate"] = lr
+        learning_rate = kwargs.get("learning_rate", params["learning_rate"].default)
         decay = 0.0 if decay is None else check_number("decay", decay, positive=False)
 
         if isinstance(learning_rate, _Schedule) or (
@@ -95,9 +115,13 @@ class CyclicalOptimizer:
             learning_rate = check_number("learning_rate", learning_rate, positive=False)
         clr_config, scale_fn = normalize_clr(clr, learning_rate)
 
-        bound.arguments["learning_rate"] = learning_rate
-        super().__init__(*bound.args, **bound.kwargs)
+        kwargs["learning_rate"] = learning_rate
+        super().__init__(*args, **kwargs)
         self._clr_config = clr_config
+        self._fraction = None
+        if clr_config is not None:
+            counter_max = int_max(self._iterations.dtype)
+            self._fraction = step_fraction(clr_config.step_size, counter_max)
         self._scale_fn = scale_fn
         self._decay = decay
         self._pending_values = None
@@ -148,7 +172,12 @@ class CyclicalOptimizer:
         step = ops.convert_to_tensor(step, dtype=self._iterations.dtype)
         if self._clr_config is not None:
             return cyclical_rate(
-                step, self._learning_rate, self._clr_config, self._scale_fn, self._decay
+                step,
+                self._learning_rate,
+                self._clr_config,
+                self._scale_fn,
+                self._decay,
+                self._fraction,
             )
         if self._decay:
             return decayed_rate(step, self._learning_rate, self._decay)
@@ -235,6 +264,121 @@ class CyclicalOptimizer:
             return super().from_config(config, custom_objects=custom_objects)
 
 
-def registered(cls: type) -> type:
-    """Registers a CLR optimizer class with Keras under this package's name."""
-    return keras.saving.register_keras_serializable(package="clr_optimizers")(cls)
+_ARGS_DOC = """
+    Args:
+        clr: `None` (the stock optimizer) or a dict describing the cycle:
+            `max_lr` (required; the top of the cycle, at least
+            `learning_rate`), `step_size` (required; updates per half cycle),
+            `mode` (`"triangular"`, `"triangular2"`, `"exp_range"` or
+            `"modified_triangular2"`; defaults to `"triangular"`), `gamma`
+            (for `"exp_range"`, in (0, 1]; defaults to `1.0`),
+            `restart_every` (cycles after which the amplitude scale starts
+            over; defaults to `3` for `"modified_triangular2"`, else `None`),
+            `scale_fn` (the registered name of a custom scale function,
+            instead of `mode`) and `scale_mode` (`"cycle"` or `"iterations"`:
+            what `scale_fn` receives; defaults to `"cycle"`).
+            `learning_rate` is the bottom of the cycle. Defaults to `None`.
+        lr: The old spelling of `learning_rate`. Defaults to `None`.
+        decay: Time-based decay applied before the cycle:
+            `learning_rate / (1 + decay * n)` after `n` updates, which lowers
+            the floor of the cycle and never its peak. Defaults to `None`.
+        *args, **kwargs: Every argument of `{path}`, with the same defaults.
+            Rates may be any plain number.
+
+    Example:
+
+    ```python
+    opt = {name}(learning_rate=0.01, clr={{"max_lr": 0.06, "step_size": 2000}})
+    ```
+"""
+
+_CLASSES: dict[tuple[type, str, str], type] = {}
+
+
+def cyclical(
+    optimizer_class: type, *, name: str | None = None, package: str = "clr_optimizers"
+) -> type:
+    """A Keras optimizer class with a cyclical learning rate.
+
+    Returns a subclass of `optimizer_class` (any `keras.optimizers.Optimizer`
+    subclass: a stock one such as `keras.optimizers.AdamW` or your own) with
+    the same arguments and update rule, that also takes `clr=`, `lr=` and
+    `decay=`, reports `clr`, `decay`, `iterations` and `current_lr` in
+    `get_config()`, and is registered with Keras as `"{package}>{name}"`, so
+    that a model saved with it loads wherever this call has run. The seven
+    classes this package exports are made by this function.
+
+    Args:
+        optimizer_class: The Keras optimizer class to extend.
+        name: The new class's name; defaults to `optimizer_class.__name__`.
+            Assign the class to a module-level variable of this name, so that
+            pickle finds it.
+        package: The prefix of its registered name.
+
+    On the PyTorch backend, a stock optimizer that Keras runs with a fused
+    update rule keeps that rule.
+
+    Example:
+
+    ```python
+    AdamW = clr_optimizers.cyclical(keras.optimizers.AdamW)
+    opt = AdamW(learning_rate=1e-4, clr={"max_lr": 1e-3, "step_size": 2000})
+    ```
+    """
+    if not (
+        isinstance(optimizer_class, type)
+        and issubclass(optimizer_class, keras.optimizers.Optimizer)
+    ):
+        raise TypeError(
+            "`optimizer_class` must be a Keras optimizer class (a subclass of "
+            f"`keras.optimizers.Optimizer`). Received: {optimizer_class!r}."
+        )
+    if issubclass(optimizer_class, keras.optimizers.LossScaleOptimizer):
+        raise TypeError(
+            "A LossScaleOptimizer takes its rate from the optimizer it wraps: "
+            "wrap a CLR optimizer instead, "
+            "`keras.optimizers.LossScaleOptimizer(Adam(clr=...))`."
+        )
+    if issubclass(optimizer_class, CyclicalOptimizer):
+        raise TypeError(
+            f"{optimizer_class.__name__} already has a cyclical learning rate."
+        )
+    name = optimizer_class.__name__ if name is None else name
+    for argument, value in (("name", name), ("package", package)):
+        if not isinstance(value, str) or not value.isidentifier():
+            raise ValueError(
+                f"`{argument}` must be a Python identifier. Received: {value!r}."
+            )
+    if "learning_rate" not in _init_parameters(optimizer_class):
+        raise TypeError(
+            f"{optimizer_class.__name__} takes no `learning_rate` argument, so it "
+            "has no rate to cycle."
+        )
+    key = (optimizer_class, name, package)
+    if key not in _CLASSES:
+        # On PyTorch, Keras swaps a stock class for its fused variant in
+        # `__new__`; subclassing that variant keeps the fused update rule.
+        base = type(optimizer_class.__new__(optimizer_class))
+        path = f"{optimizer_class.__module__}.{optimizer_class.__qualname__}"
+        if optimizer_class.__module__.startswith("keras"):
+            path = f"keras.optimizers.{optimizer_class.__name__}"
+        cls = type(
+            name,
+            (CyclicalOptimizer, base),
+            {
+                "__doc__": f"`{path}` with a cyclical learning rate.\n"
+                + _ARGS_DOC.format(path=path, name=name),
+                "__module__": _caller_module(),
+                "__qualname__": name,
+            },
+        )
+        _CLASSES[key] = keras.saving.register_keras_serializable(package=package)(cls)
+    return _CLASSES[key]
+
+
+def _caller_module() -> str:
+    """The module that called `cyclical`, so that pickle finds the class."""
+    frame = inspect.currentframe()
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+    return "__main__" if frame is None else frame.f_globals.get("__name__", "__main__")

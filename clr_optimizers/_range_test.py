@@ -158,7 +158,9 @@ def _batches(x, y, sample_weight, batch_size, seed):
         length = len(x)
 
     def epoch():
-        for batch in x:
+        # A tf.data dataset yields TensorFlow tensors, which the JAX and PyTorch
+        # backends do not take: read it as NumPy arrays.
+        for batch in x.as_numpy_iterator() if hasattr(x, "as_numpy_iterator") else x:
             yield _unpack(batch)
 
     return length, epoch

@@ -1,9 +1,27 @@
 """Shared references for the tests: the SPEC formulas restated in NumPy."""
 
 import math
+import os
 from fractions import Fraction
 
+if os.environ.get("KERAS_BACKEND") == "torch":
+    # PyTorch's CPU threads spin while they wait: with a thread pool in each
+    # test worker and notebook kernel, the processes starve each other (the
+    # digits notebook took ten times as long). One thread each, set before
+    # torch is imported; the notebook kernels and scripts inherit it.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import keras
 import numpy as np
+
+# The largest update count the optimizer's counter holds: 2**63 - 1 on
+# TensorFlow (int64), 2**31 - 1 on JAX and PyTorch (int32).
+COUNTER_MAX = int(
+    np.iinfo(
+        keras.backend.standardize_dtype(keras.optimizers.SGD().iterations.dtype)
+    ).max
+)
+BACKEND = keras.backend.backend()
 
 # SPEC.md, "The reference notebook": (iterations, current_lr) after each epoch.
 SPEC_TABLE = [
@@ -18,6 +36,15 @@ SPEC_TABLE = [
     (9000, 0.034975),
     (10000, 0.059975),
 ]
+
+
+def step_fraction(step_size):
+    """The documented reading of `step_size`: the nearest fraction with a
+    denominator of at most 1000, or on a 32-bit counter at most
+    sqrt(counter max / (2 step_size)), so that 2 * numerator * denominator
+    fits the counter."""
+    limit = math.isqrt(int(COUNTER_MAX // (2 * step_size)))
+    return Fraction(step_size).limit_denominator(max(1, min(1000, limit)))
 
 
 def reference_rate(
@@ -37,13 +64,13 @@ def reference_rate(
         mode, restart_every = "triangular2", restart_every or 3
     base_n = base / (1 + decay * n)
     # Exact rational arithmetic, so that the reference itself does not drift.
-    position = Fraction(n) / Fraction(step_size)
+    position = Fraction(n) / step_fraction(step_size)
     cycle = math.floor(1 + position / 2)
     x = float(abs(position - 2 * cycle + 1))
     if restart_every:
         restarts = (cycle - 1) // restart_every
         cycle -= restarts * restart_every
-        n -= restarts * restart_every * 2 * step_size
+        n = float(n - restarts * restart_every * 2 * step_fraction(step_size))
     if scale_fn is not None:
         scale = scale_fn(cycle if scale_mode == "cycle" else n)
     elif mode == "triangular":
@@ -57,3 +84,38 @@ def reference_rate(
 
 def reference_rates(steps, **kwargs):
     return np.array([reference_rate(int(n), **kwargs) for n in steps])
+
+
+def train_variables(seed=0):
+    rng = np.random.default_rng(seed)
+    return [
+        keras.Variable(rng.normal(size=(5, 3)).astype("float32"), name="kernel"),
+        keras.Variable(rng.normal(size=(3,)).astype("float32"), name="bias"),
+    ]
+
+
+def run_updates(optimizer, steps=20):
+    """Applies `steps` fixed random updates to two fresh variables; returns
+    the final model and optimizer variables as arrays."""
+    variables = train_variables()
+    rng = np.random.default_rng(1)
+    for _ in range(steps):
+        grads = [
+            keras.ops.convert_to_tensor(rng.normal(size=v.shape).astype("float32"))
+            for v in variables
+        ]
+        optimizer.apply(grads, variables)
+    return [v.numpy() for v in variables] + [v.numpy() for v in optimizer.variables]
+
+
+# The slowest tests (each trains for minutes on one worker) start first, so
+# that the rest of the suite runs beside them instead of after them.
+SLOW_FIRST = ("test_notebook.py", "test_benchmarks.py", "test_main.py")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        name = item.path.name
+        return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: the order within each file is kept

@@ -46,8 +46,9 @@ BAD_CLR = [
     ({**GOOD, "mode": "exp_range", "gamma": -0.5}, ValueError, ["gamma"]),
     ({**GOOD, "mode": "exp_range", "gamma": math.nan}, ValueError, ["gamma", "finite"]),
     ({**GOOD, "gamma": 0.9}, ValueError, ["gamma", "exp_range"]),
-    ({**GOOD, "restart_every": 0}, ValueError, ["restart_every", "at least 1"]),
-    ({**GOOD, "restart_every": -3}, ValueError, ["restart_every", "at least 1"]),
+    ({**GOOD, "restart_every": 0}, ValueError, ["restart_every", "between 1"]),
+    ({**GOOD, "restart_every": -3}, ValueError, ["restart_every", "between 1"]),
+    ({**GOOD, "restart_every": 10**6 + 1}, ValueError, ["restart_every", "1,000,000"]),
     ({**GOOD, "restart_every": 2.5}, TypeError, ["restart_every", "int"]),
     ({**GOOD, "restart_every": "3"}, TypeError, ["restart_every", "int"]),
     (

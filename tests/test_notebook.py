@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import BACKEND
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -61,5 +62,7 @@ def test_notebook_runs(name):
     )
     for expected in MUST_PRINT[name]:
         assert expected in text
+    if name == "reference_notebook.ipynb":  # the kernel ran on the backend tested
+        assert f"| backend {BACKEND}\n" in text
     if os.environ.get("CLR_UPDATE_NOTEBOOK"):
         nbformat.write(nb, path)

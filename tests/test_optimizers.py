@@ -5,7 +5,7 @@ import inspect
 import keras
 import numpy as np
 import pytest
-from conftest import SPEC_TABLE, reference_rate
+from conftest import BACKEND, SPEC_TABLE, reference_rate, run_updates
 
 from clr_optimizers import OPTIMIZERS, SGD, Adam
 from clr_optimizers._demo import run_reference
@@ -21,23 +21,6 @@ EXTRA = {
     "Adamax": {"beta_2": 0.99},
     "Nadam": {"epsilon": 1e-5},
 }
-
-
-def train_variables(seed=0):
-    rng = np.random.default_rng(seed)
-    return [
-        keras.Variable(rng.normal(size=(5, 3)).astype("float32"), name="kernel"),
-        keras.Variable(rng.normal(size=(3,)).astype("float32"), name="bias"),
-    ]
-
-
-def run_updates(optimizer, steps=20):
-    variables = train_variables()
-    rng = np.random.default_rng(1)
-    for _ in range(steps):
-        grads = [rng.normal(size=v.shape).astype("float32") for v in variables]
-        optimizer.apply(grads, variables)
-    return [v.numpy() for v in variables] + [v.numpy() for v in optimizer.variables]
 
 
 @pytest.mark.parametrize("Opt", OPTIMIZERS, ids=lambda o: o.__name__)
@@ -85,7 +68,7 @@ def sgd_steps(optimizer, updates):
     steps = []
     for _ in range(updates):
         before = float(w.numpy()[0])
-        optimizer.apply([np.ones(1, dtype="float32")], [w])
+        optimizer.apply([keras.ops.ones((1,))], [w])
         steps.append(before - float(w.numpy()[0]))
     return steps
 
@@ -135,7 +118,7 @@ def test_current_lr_and_iterations_before_and_after_updates():
     assert opt.get_config()["iterations"] == 0
     w = keras.Variable(np.zeros(1, dtype="float32"))
     for applied, rate in [(1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (6, 4)]:
-        opt.apply([np.ones(1, dtype="float32")], [w])
+        opt.apply([keras.ops.ones((1,))], [w])
         config = opt.get_config()
         assert (config["iterations"], config["current_lr"]) == (applied, rate)
         assert opt.current_lr == rate
@@ -149,7 +132,7 @@ def test_current_lr_without_clr():
     w = keras.Variable(np.zeros(1, dtype="float32"))
     rates = []
     for _ in range(5):
-        opt.apply([np.ones(1, dtype="float32")], [w])
+        opt.apply([keras.ops.ones((1,))], [w])
         rates.append(opt.current_lr)
     assert rates == [1.0, 1.0, 1.0, 0.5, 0.5]
     assert SGD(learning_rate=0.25).current_lr == 0.25
@@ -161,10 +144,18 @@ def test_learning_rate_property_is_the_rate_of_the_next_update():
     assert float(opt.learning_rate) == 3.0
 
 
+# Keras's PyTorch trainer takes about 3 ms per update of the reference model,
+# against well under 1 ms on the others: there, these tests train one cycle
+# (the first four rows), and the reference notebook checks the whole table.
+TABLE_EPOCHS = 4 if BACKEND == "torch" else len(SPEC_TABLE)
+
+
 def assert_spec_table(table):
-    assert [it for it, _ in table] == [it for it, _ in SPEC_TABLE]
+    spec = SPEC_TABLE[: len(table)]
+    assert len(table) == TABLE_EPOCHS
+    assert [it for it, _ in table] == [it for it, _ in spec]
     np.testing.assert_allclose(
-        [lr for _, lr in table], [lr for _, lr in SPEC_TABLE], atol=1e-6, rtol=0
+        [lr for _, lr in table], [lr for _, lr in spec], atol=1e-6, rtol=0
     )
     # The table is lr(n - 1): the rate of the last update, from n - 1 applied.
     np.testing.assert_allclose(
@@ -179,14 +170,24 @@ def assert_spec_table(table):
 
 @pytest.mark.parametrize("Opt", OPTIMIZERS, ids=lambda o: o.__name__)
 def test_spec_table_through_fit(Opt):
-    assert_spec_table(run_reference(Opt, rows=4000, batch_size=4))
+    assert_spec_table(run_reference(Opt, rows=4000, batch_size=4, epochs=TABLE_EPOCHS))
 
 
 @pytest.mark.parametrize("Opt", OPTIMIZERS, ids=lambda o: o.__name__)
 def test_spec_table_through_fit_jit_compiled(Opt):
-    assert_spec_table(run_reference(Opt, rows=4000, batch_size=4, jit_compile=True))
+    assert_spec_table(
+        run_reference(
+            Opt, rows=4000, batch_size=4, epochs=TABLE_EPOCHS, jit_compile=True
+        )
+    )
 
 
+only_one_step_per_execution = pytest.mark.skipif(
+    BACKEND == "torch", reason="Keras allows only steps_per_execution=1 on PyTorch"
+)
+
+
+@only_one_step_per_execution
 @pytest.mark.parametrize("Opt", OPTIMIZERS, ids=lambda o: o.__name__)
 def test_spec_table_through_fit_steps_per_execution(Opt):
     assert_spec_table(
@@ -194,6 +195,7 @@ def test_spec_table_through_fit_steps_per_execution(Opt):
     )
 
 
+@only_one_step_per_execution
 def test_steps_per_execution_uses_a_new_rate_at_every_update():
     """Ten updates per compiled call, each with its own rate (a host-side
     callback would see only every tenth)."""
@@ -224,7 +226,39 @@ def test_gradient_accumulation_counts_applied_updates():
     )
     w = keras.Variable(np.zeros(1, dtype="float32"))
     for _ in range(8):  # 8 micro-batches: 4 updates, with rates 1, 2, 3, 4
-        opt.apply([np.ones(1, dtype="float32")], [w])
+        opt.apply([keras.ops.ones((1,))], [w])
     assert float(w.numpy()[0]) == -10.0
     config = opt.get_config()
     assert (config["iterations"], config["current_lr"]) == (4, 4.0)
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="Keras's stateless path is JAX's")
+def test_jax_stateless_apply_in_one_jitted_step():
+    """As Keras's JAX trainer does: optimizer state in and out as arrays, one
+    trace for every update, the rate read from the counter each time."""
+    import jax
+
+    opt = SGD(learning_rate=1, clr={"max_lr": 5, "step_size": 4})
+    w = keras.Variable(np.zeros(1, "float32"))
+    opt.build([w])
+    traces = []
+
+    @jax.jit
+    def step(optimizer_values, weight):
+        traces.append(1)
+        grads = [keras.ops.ones((1,))]
+        [weight], optimizer_values = opt.stateless_apply(
+            optimizer_values, grads, [weight]
+        )
+        return optimizer_values, weight
+
+    values, weight = [v.value for v in opt.variables], w.value
+    moves = []
+    for _ in range(9):
+        values, new_weight = step(values, weight)
+        moves.append(float(weight[0] - new_weight[0]))
+        weight = new_weight
+    assert moves == [1, 2, 3, 4, 5, 4, 3, 2, 1]
+    assert len(traces) == 1
+    # The stateless step left the optimizer's own variables alone.
+    assert int(opt.iterations.numpy()) == 0

@@ -21,7 +21,7 @@ TESTS = Path(__file__).parent
 def trained(optimizer, updates=5):
     variables = [keras.Variable(np.ones((3, 2), "float32"))]
     for _ in range(updates):
-        optimizer.apply([np.full((3, 2), 0.5, "float32")], variables)
+        optimizer.apply([keras.ops.full((3, 2), 0.5)], variables)
     return optimizer
 
 
@@ -195,7 +195,7 @@ def test_keras_file_resumes_in_a_fresh_process(tmp_path, Opt, clr):
 
 
 def test_pickled_optimizer_keeps_its_slots_until_built():
-    grad = [np.full((3, 2), 0.5, "float32")]
+    grad = [keras.ops.full((3, 2), 0.5)]
     weights = [keras.Variable(np.ones((3, 2), "float32"))]
     opt = Adam(lr=0.01, clr=CLR)
     for _ in range(5):

@@ -1,8 +1,9 @@
 """The schedule against SPEC.md's hand values and a NumPy restatement."""
 
+import keras
 import numpy as np
 import pytest
-from conftest import reference_rates
+from conftest import BACKEND, COUNTER_MAX, reference_rates
 from scale_functions import inverse_cycle, slow_decay
 
 from clr_optimizers import SGD
@@ -123,9 +124,11 @@ def test_decay_without_clr_is_time_based_decay():
         ({"max_lr": 0.06, "step_size": 2000, "mode": "modified_triangular2"}, 12000),
     ],
 )
-def test_exact_after_10_to_the_12_updates(clr, period):
+def test_exact_at_the_end_of_the_counter_range(clr, period):
+    """10**12 updates on a 64-bit counter, the last 2**31 on a 32-bit one."""
     opt = SGD(learning_rate=0.01, clr=clr)
-    far = 10**12 - 10**12 % period
+    last = min(10**12, COUNTER_MAX - period)
+    far = last - last % period
     offsets = list(range(0, period, max(1, period // 97))) + [period - 1]
     first = rates(opt, offsets)
     late = rates(opt, [far + k for k in offsets])
@@ -145,35 +148,82 @@ def test_float32_counter_would_drift():
     assert np.max(np.abs(rates(opt, n) - expected)) < 1e-7
 
 
-def test_rate_inside_a_compiled_function_follows_the_counter():
-    """One trace serves every step: the counter is read, not baked in."""
-    import tensorflow as tf
+def compiled_rate_step(opt, traces):
+    """A function compiled by the backend's own compiler that returns the rate
+    for the optimizer's counter and advances the counter; `traces` gets an
+    entry each time it is traced."""
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
 
-    opt = SGD(learning_rate=1, clr={"max_lr": 5, "step_size": 4})
-    traces = []
+        @tf.function(jit_compile=True)
+        def step():
+            traces.append(1)
+            value = opt.learning_rate
+            opt.iterations.assign_add(1)
+            return value
 
-    @tf.function(jit_compile=True)
-    def rate():
+        return step
+    if BACKEND == "jax":
+        import jax
+
+        @jax.jit
+        def stateless_step(counter):
+            # As Keras's JAX trainer does: state goes in and out as arrays.
+            traces.append(1)
+            with keras.StatelessScope(state_mapping=[(opt.iterations, counter)]):
+                value = opt.learning_rate
+            return value, counter + 1
+
+        def step():
+            value, counter = stateless_step(opt.iterations.value)
+            opt.iterations.assign(counter)
+            return value
+
+        return step
+    import torch
+
+    def count_traces(graph_module, example_inputs):
         traces.append(1)
+        return graph_module.forward
+
+    @torch.compile(backend=count_traces, fullgraph=True)
+    def step():
         value = opt.learning_rate
         opt.iterations.assign_add(1)
         return value
 
-    assert [float(rate()) for _ in range(9)] == [1, 2, 3, 4, 5, 4, 3, 2, 1]
+    return step
+
+
+def test_rate_inside_a_compiled_function_follows_the_counter():
+    """One trace serves every step: the counter is read, not baked in."""
+    opt = SGD(learning_rate=1, clr={"max_lr": 5, "step_size": 4})
+    traces = []
+    step = compiled_rate_step(opt, traces)
+    assert [float(step()) for _ in range(9)] == [1, 2, 3, 4, 5, 4, 3, 2, 1]
     assert len(traces) == 1
+
+
+LARGE_COUNTS_64 = [(2000, 10**12 + 999), (2.5, 10**12 + 3), (1234567.891, 5 * 10**9)]
+LARGE_COUNTS_32 = [
+    (2000, 2**31 - 2),
+    (2.5, 2**31 - 7),
+    (0.001, 2**31 - 2),
+    (1234567.891, 2**31 - 2),
+    (2**30 + 0.5, 2**31 - 2),
+    (2**31 - 0.75, 2**31 - 2),
+    (10**12, 2**31 - 2),
+]
 
 
 @pytest.mark.parametrize(
     "step_size, n",
-    [
-        (1500.125, 2_999_000),
-        (2000, 10**12 + 999),
-        (2.5, 10**12 + 3),
-        (1234567.891, 5 * 10**9),
-    ],
+    [(1500.125, 2_999_000)]
+    + (LARGE_COUNTS_64 if COUNTER_MAX > 2**31 else LARGE_COUNTS_32),
 )
 def test_current_lr_and_config_at_large_counts(step_size, n):
-    """current_lr evaluates the schedule eagerly: same integers as training."""
+    """current_lr evaluates the schedule eagerly: same integers as training.
+    On a 32-bit counter no product in the cycle arithmetic may overflow."""
     opt = SGD(learning_rate=0.01, clr={"max_lr": 0.06, "step_size": step_size})
     opt.iterations.assign(n + 1)
     expected = reference_rates([n], base=0.01, max_lr=0.06, step_size=step_size)[0]
@@ -182,7 +232,36 @@ def test_current_lr_and_config_at_large_counts(step_size, n):
     assert opt.learning_rates(3)[0] == pytest.approx(0.01)
 
 
+@pytest.mark.parametrize(
+    "clr",
+    [
+        {"step_size": 0.001, "mode": "modified_triangular2"},
+        {"step_size": 3.5, "mode": "triangular2", "restart_every": 10**6},
+        {"step_size": 1000 / 3, "mode": "exp_range", "gamma": 0.999999},
+        {
+            "step_size": 4.5,
+            "scale_fn": "clr_tests>slow_decay",
+            "scale_mode": "iterations",
+        },
+    ],
+    ids=["tiny-modified", "restart-1e6", "thirds-exp", "scale-fn"],
+)
+def test_every_mode_near_the_counter_limit(clr):
+    """The restart count and scale stay exact where cycle counts overflow."""
+    opt = SGD(learning_rate=0.01, clr={"max_lr": 0.06, **clr})
+    kwargs = {k: v for k, v in opt.clr.items() if k != "scale_fn"}
+    if clr.get("scale_fn"):
+        kwargs["scale_fn"] = slow_decay
+    steps = [COUNTER_MAX - k for k in (1, 2, 3, 5, 8, 13, 1000, 12345)]
+    np.testing.assert_allclose(
+        rates(opt, steps),
+        reference_rates(steps, base=0.01, **kwargs),
+        rtol=2e-5,
+        atol=1e-9,
+    )
+
+
 def test_huge_step_size_config():
     opt = SGD(learning_rate=0.01, clr={"max_lr": 0.06, "step_size": 2**31})
-    opt.iterations.assign(2**31 + 1)
+    opt.iterations.assign(min(2**31 + 1, COUNTER_MAX))
     assert opt.get_config()["current_lr"] == pytest.approx(0.06, rel=1e-6)
