@@ -62,12 +62,12 @@ def cycle_position(step, a: int, b: int, int_max: int, with_cycles: bool = True)
     if period > int_max:  # every count the counter can hold is in the first
         q, offset = 0, step
     else:
-        q, offset = (step // period if with_cycles or b > 1 else None), step % period
+        q, offset = (step // period if with_cycles else None), step % period
     if b == 1:
         return (q, 0), offset
     # offset * b < 2 a b <= int_max, by the choice of `b` in `step_fraction`.
     scaled = offset * b
-    return (q, scaled // period), scaled % period
+    return (q, scaled // period if with_cycles else None), scaled % period
 
 
 def int_max(dtype) -> int:
