@@ -7,6 +7,9 @@ stock optimizer:
 
 - stock: the stock Keras optimizer at a constant rate;
 - clr: the same optimizer from clr_optimizers with a triangular cycle;
+- clr_momentum: the same, also cycling the momentum (`momentum` of SGD and
+  RMSprop, which the stock optimizer here does not use; `beta_1` of the Adam
+  family, which it does), for the optimizers that have one;
 - callback: the stock optimizer with a per-batch callback that sets the rate
   from a Python counter, the way the 2017 CLR callback worked;
 - keras_schedule: the stock optimizer driven by Keras's own in-graph
@@ -112,6 +115,16 @@ def contenders(step_size, optimizer="SGD"):
             [],
         ),
     }
+    cls = getattr(clr_optimizers, optimizer)
+    try:  # cycling the momentum (beta_1): one more variable, set every update
+        cls(BASE_LR, clr={**clr, "momentum": (0.85, 0.95)})
+    except ValueError:  # Adagrad, Adadelta: no momentum
+        pass
+    else:
+        found["clr_momentum"] = (
+            lambda: cls(BASE_LR, clr={**clr, "momentum": (0.85, 0.95)}),
+            [],
+        )
     if keras.backend.backend() == "torch":
         # What a plain subclass gets on PyTorch: Keras's generic per-variable
         # update instead of the fused one it uses for its own exact classes.

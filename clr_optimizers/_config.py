@@ -10,27 +10,41 @@ import dataclasses
 import difflib
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import Any
 
 import keras
 import numpy as np
 
-MODES = ("triangular", "triangular2", "exp_range", "modified_triangular2")
+# The cyclical modes, then the one-cycle policy.
+CYCLICAL_MODES = ("triangular", "triangular2", "exp_range", "modified_triangular2")
+MODES = (*CYCLICAL_MODES, "one_cycle")
 SCALE_MODES = ("cycle", "iterations")
-KEYS = (
-    "max_lr",
+ANNEAL_STRATEGIES = ("cos", "linear")
+# The keys of the cyclical modes and those of "one_cycle"; "max_lr", "mode" and
+# "momentum" serve both.
+CYCLE_KEYS = (
     "step_size",
-    "mode",
+    "step_size_up",
+    "step_size_down",
     "gamma",
     "restart_every",
     "scale_fn",
     "scale_mode",
 )
+ONE_CYCLE_KEYS = (
+    "total_steps",
+    "pct_start",
+    "div_factor",
+    "final_div_factor",
+    "anneal_strategy",
+    "three_phase",
+)
+KEYS = ("max_lr", "mode", *CYCLE_KEYS, "momentum", *ONE_CYCLE_KEYS)
 
-# The scale of each built-in mode is evaluated on the cycle number, except
-# exp_range, which decays with the update count.
+# The scale of each built-in cyclical mode is evaluated on the cycle number,
+# except exp_range, which decays with the update count.
 _MODE_SCALE_MODE = {
     "triangular": "cycle",
     "triangular2": "cycle",
@@ -38,6 +52,14 @@ _MODE_SCALE_MODE = {
     "modified_triangular2": "cycle",
 }
 _DEFAULT_RESTART_EVERY = {"modified_triangular2": 3}
+# PyTorch's `OneCycleLR` defaults.
+_ONE_CYCLE_DEFAULTS = {
+    "pct_start": 0.3,
+    "div_factor": 25.0,
+    "final_div_factor": 1e4,
+    "anneal_strategy": "cos",
+    "three_phase": False,
+}
 
 # A fractional step size is used as the nearest fraction with at most this
 # denominator, so that the cycle position can be computed in integers.
@@ -114,36 +136,125 @@ def resolve_scale_fn(scale_fn: Any) -> tuple[str, Callable]:
     )
 
 
-def _step_fraction(step_size: float) -> Fraction:
-    return Fraction(step_size).limit_denominator(MAX_STEP_DENOMINATOR)
+def _check_step_size(key: str, value: Any) -> int | float:
+    """A half cycle's length in updates: an int, or a float of at least 1/1000."""
+    check_number(f"clr[{key!r}]", value)
+    if value > MAX_STEP_SIZE:
+        raise ValueError(
+            f"`clr[{key!r}]` must be at most {MAX_STEP_SIZE:.0e} updates. "
+            f"Received: {key}={value}."
+        )
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    value = float(value)
+    if Fraction(value).limit_denominator(MAX_STEP_DENOMINATOR) == 0:
+        raise ValueError(
+            f"`clr[{key!r}]` must be at least 1/{MAX_STEP_DENOMINATOR} of an "
+            f"update. Received: {key}={value}."
+        )
+    return value
+
+
+def _check_int(key: str, value: Any, lowest: int, highest: int, unit: str) -> int:
+    """A whole number of `unit` (cycles, updates) in [lowest, highest]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"`clr[{key!r}]` must be an int (a number of {unit}). "
+            f"Received: {key}={value!r}."
+        )
+    value = int(value)
+    if not lowest <= value <= highest:
+        raise ValueError(
+            f"`clr[{key!r}]` must be between {lowest} and {highest:,} {unit}. "
+            f"Received: {key}={value}."
+        )
+    return value
+
+
+def _check_fraction_of_one(key: str, value: Any, *, upper_open: bool) -> float:
+    check_number(f"clr[{key!r}]", value, positive=False)
+    value = float(value)
+    if not (0 <= value < 1 if upper_open else 0 < value < 1):
+        interval = "[0, 1)" if upper_open else "(0, 1)"
+        raise ValueError(f"`clr[{key!r}]` must be in {interval}. Received: {value}.")
+    return value
+
+
+def _check_momentum(value: Any) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        value = value.tolist()
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(
+            "`clr['momentum']` must be a pair (lowest, highest), for example "
+            f"(0.85, 0.95). Received: momentum={value!r}."
+        )
+    if len(value) != 2:
+        raise ValueError(
+            "`clr['momentum']` must be a pair (lowest, highest), for example "
+            f"(0.85, 0.95). Received: momentum={value!r}."
+        )
+    low, high = (_check_fraction_of_one("momentum", v, upper_open=True) for v in value)
+    if low > high:
+        raise ValueError(
+            "`clr['momentum']` is (lowest, highest): the first value must not "
+            f"exceed the second. Received: momentum={value!r}."
+        )
+    return low, high
 
 
 @dataclasses.dataclass(frozen=True)
 class CyclicalConfig:
-    """A validated `clr` dict, with every default filled in."""
+    """A validated `clr` dict, with every default filled in.
+
+    Keys that do not apply to the mode are `None` (and left out of `to_dict`).
+    """
 
     max_lr: float
-    step_size: int | float
     mode: str | None
-    gamma: float
-    restart_every: int | None
-    scale_fn: str | None
-    scale_mode: str
+    step_size: int | float | None = None
+    step_size_up: int | float | None = None
+    step_size_down: int | float | None = None
+    gamma: float | None = None
+    restart_every: int | None = None
+    scale_fn: str | None = None
+    scale_mode: str | None = None
+    momentum: tuple[float, float] | None = None
+    total_steps: int | None = None
+    pct_start: float | None = None
+    final_div_factor: float | None = None
+    anneal_strategy: str | None = None
+    three_phase: bool | None = None
+
+    @property
+    def half_cycles(self) -> tuple[int | float, int | float]:
+        """Updates in the rising and in the falling half of a cycle."""
+        if self.step_size is not None:
+            return self.step_size, self.step_size
+        return self.step_size_up, self.step_size_down
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        config = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        if self.momentum is not None:
+            config["momentum"] = list(self.momentum)
+        return config
 
 
 def normalize_clr(
-    clr: Any, learning_rate: float
-) -> tuple[CyclicalConfig | None, Callable | None]:
+    clr: Any, learning_rate: float, learning_rate_given: bool = True
+) -> tuple[CyclicalConfig | None, Callable | None, float]:
     """Validates a `clr` argument against the base `learning_rate`.
 
-    Returns the normalised config (or `None` for `clr=None`) and the custom
-    scale function it names, if any.
+    `learning_rate_given` says whether the caller chose `learning_rate`
+    (rather than taking the optimizer's default): mode "one_cycle" can take
+    the starting rate from `div_factor` instead.
+
+    Returns the normalised config (or `None` for `clr=None`), the custom scale
+    function it names, if any, and the base learning rate.
     """
     if clr is None:
-        return None, None
+        return None, None, learning_rate
     if not isinstance(clr, dict):
         raise TypeError(
             "`clr` must be None or a dict with the keys "
@@ -157,14 +268,24 @@ def normalize_clr(
                 f"`clr` has an unknown key {key!r}.{hint} "
                 f"Valid keys: {', '.join(KEYS)}."
             )
-    for key in ("max_lr", "step_size"):
-        if clr.get(key) is None:
-            raise ValueError(
-                f"`clr` is missing the required key {key!r}. Example: "
-                'clr={"max_lr": 0.06, "step_size": 2000}.'
-            )
-
+    # A key given as None means the key is not given, as in a normalised dict.
+    clr = {key: value for key, value in clr.items() if value is not None}
+    if "max_lr" not in clr:
+        raise ValueError(
+            "`clr` is missing the required key 'max_lr'. Example: "
+            'clr={"max_lr": 0.06, "step_size": 2000}.'
+        )
     max_lr = check_number("clr['max_lr']", clr["max_lr"])
+    momentum = _check_momentum(clr.get("momentum"))
+
+    scale_fn = None
+    if clr.get("mode") == "one_cycle":
+        config, learning_rate = _one_cycle(
+            clr, max_lr, momentum, learning_rate, learning_rate_given
+        )
+    else:
+        config, scale_fn = _cyclical(clr, max_lr, momentum)
+
     # Compared as the float32 values the training step uses, so that a config
     # read back from a float32 variable still passes.
     if np.float32(max_lr) < np.float32(learning_rate):
@@ -172,38 +293,65 @@ def normalize_clr(
             "`clr['max_lr']` must be at least the learning rate (the bottom of "
             f"the cycle). Received: max_lr={max_lr}, learning_rate={learning_rate}."
         )
+    return config, scale_fn, learning_rate
 
-    step_size = clr["step_size"]
-    check_number("clr['step_size']", step_size)
-    if step_size > MAX_STEP_SIZE:
-        raise ValueError(
-            f"`clr['step_size']` must be at most {MAX_STEP_SIZE:.0e} updates. "
-            f"Received: step_size={step_size}."
-        )
-    if isinstance(step_size, numbers.Integral):
-        step_size = int(step_size)
-    else:
-        step_size = float(step_size)
-        if _step_fraction(step_size) == 0:
+
+def _reject_keys(clr: dict, keys, schedule: str, used_by: str) -> None:
+    for key in keys:
+        if key in clr:
             raise ValueError(
-                "`clr['step_size']` must be at least "
-                f"1/{MAX_STEP_DENOMINATOR} of an update. "
-                f"Received: step_size={step_size}."
+                f"`clr[{key!r}]` is not used by {schedule}; it belongs to "
+                f"{used_by}. Received: {key}={clr[key]!r}."
             )
+
+
+def _cyclical(
+    clr: dict, max_lr: float, momentum
+) -> tuple[CyclicalConfig, Callable | None]:
+    """The cyclical modes: triangular, triangular2, exp_range,
+    modified_triangular2 or a custom scale function."""
+    mode = clr.get("mode")
+    schedule = f"mode {mode or 'triangular'!r}"
+    if "scale_fn" in clr and mode is None:
+        schedule = "a custom `scale_fn`"
+    _reject_keys(clr, ONE_CYCLE_KEYS, schedule, "mode 'one_cycle'")
+
+    step_size = step_size_up = step_size_down = None
+    if "step_size" in clr:
+        for key in ("step_size_up", "step_size_down"):
+            if key in clr:
+                raise ValueError(
+                    f"`clr['step_size']` and `clr[{key!r}]` exclude each other: "
+                    "give `step_size` for equal halves, or `step_size_up` and "
+                    "`step_size_down`."
+                )
+        step_size = _check_step_size("step_size", clr["step_size"])
+    elif "step_size_up" in clr:
+        step_size_up = _check_step_size("step_size_up", clr["step_size_up"])
+        step_size_down = _check_step_size(
+            "step_size_down", clr.get("step_size_down", step_size_up)
+        )
+    elif "step_size_down" in clr:
+        raise ValueError(
+            "`clr['step_size_down']` needs `clr['step_size_up']`, the length of "
+            "the rising half."
+        )
+    else:
+        raise ValueError(
+            "`clr` is missing the required key 'step_size' (or 'step_size_up'). "
+            'Example: clr={"max_lr": 0.06, "step_size": 2000}.'
+        )
 
     scale_fn_name, scale_fn = None, None
-    if clr.get("scale_fn") is not None:
-        if clr.get("mode") is not None:
+    if "scale_fn" in clr:
+        if mode is not None:
             raise ValueError(
                 "`clr['mode']` and `clr['scale_fn']` exclude each other: a custom "
-                f"scale function replaces the mode. Received: mode={clr['mode']!r}."
+                f"scale function replaces the mode. Received: mode={mode!r}."
             )
         scale_fn_name, scale_fn = resolve_scale_fn(clr["scale_fn"])
-        mode = None
     else:
-        mode = clr.get("mode")
-        if mode is None:
-            mode = "triangular"
+        mode = "triangular" if mode is None else mode
         if not isinstance(mode, str) or mode not in MODES:
             raise ValueError(
                 f"`clr['mode']` must be one of {', '.join(repr(m) for m in MODES)}. "
@@ -244,28 +392,109 @@ def normalize_clr(
     if restart_every is None:
         restart_every = _DEFAULT_RESTART_EVERY.get(mode)
     else:
-        if isinstance(restart_every, bool) or not isinstance(
-            restart_every, numbers.Integral
-        ):
-            raise TypeError(
-                "`clr['restart_every']` must be an int (a number of cycles) or "
-                f"None. Received: restart_every={restart_every!r}."
-            )
-        restart_every = int(restart_every)
-        if not 1 <= restart_every <= MAX_RESTART_EVERY:
-            raise ValueError(
-                "`clr['restart_every']` must be between 1 and "
-                f"{MAX_RESTART_EVERY:,} cycles. "
-                f"Received: restart_every={restart_every}."
-            )
+        restart_every = _check_int(
+            "restart_every", restart_every, 1, MAX_RESTART_EVERY, "cycles"
+        )
 
     config = CyclicalConfig(
         max_lr=max_lr,
-        step_size=step_size,
         mode=mode,
+        step_size=step_size,
+        step_size_up=step_size_up,
+        step_size_down=step_size_down,
         gamma=gamma,
         restart_every=restart_every,
         scale_fn=scale_fn_name,
         scale_mode=scale_mode,
+        momentum=momentum,
     )
     return config, scale_fn
+
+
+def _one_cycle(
+    clr: dict, max_lr: float, momentum, learning_rate: float, learning_rate_given
+) -> tuple[CyclicalConfig, float]:
+    """Mode "one_cycle": warm up from the learning rate to `max_lr`, then
+    anneal to the learning rate / `final_div_factor` over `total_steps`."""
+    _reject_keys(clr, CYCLE_KEYS, "mode 'one_cycle'", "the cyclical modes")
+    values = {**_ONE_CYCLE_DEFAULTS, **clr}
+
+    total_steps = clr.get("total_steps")
+    if total_steps is None:
+        raise ValueError(
+            "`clr` is missing the key 'total_steps' that mode 'one_cycle' "
+            'needs. Example: clr={"mode": "one_cycle", "max_lr": 0.1, '
+            '"total_steps": 10000}.'
+        )
+    total_steps = _check_int("total_steps", total_steps, 2, MAX_STEP_SIZE, "updates")
+
+    pct_start = _check_fraction_of_one(
+        "pct_start", values["pct_start"], upper_open=False
+    )
+    three_phase = values["three_phase"]
+    if not isinstance(three_phase, (bool, np.bool_)):
+        raise TypeError(
+            f"`clr['three_phase']` must be True or False. Received: {three_phase!r}."
+        )
+    three_phase = bool(three_phase)
+    # The phases end after these updates (as in PyTorch's `OneCycleLR`); each
+    # must be longer than the one before it ends.
+    warm_up_end = pct_start * total_steps - 1
+    if warm_up_end <= 0:
+        raise ValueError(
+            "`clr['pct_start']` * `clr['total_steps']` must exceed 1 update "
+            f"(the warm-up). Received: pct_start={pct_start}, "
+            f"total_steps={total_steps}."
+        )
+    if three_phase and 2 * warm_up_end >= total_steps - 1:
+        raise ValueError(
+            "With `three_phase`, the warm-up and the matching descent must end "
+            "before the last update: 2 * pct_start * total_steps must be less "
+            f"than total_steps + 1. Received: pct_start={pct_start}, "
+            f"total_steps={total_steps}."
+        )
+
+    anneal = values["anneal_strategy"]
+    if not isinstance(anneal, str) or anneal not in ANNEAL_STRATEGIES:
+        raise ValueError(
+            "`clr['anneal_strategy']` must be 'cos' or 'linear'. "
+            f"Received: anneal_strategy={anneal!r}."
+        )
+    final_div_factor = check_number(
+        "clr['final_div_factor']", values["final_div_factor"]
+    )
+    if final_div_factor < 1:
+        raise ValueError(
+            "`clr['final_div_factor']` must be at least 1: the final rate is the "
+            "learning rate divided by it. "
+            f"Received: final_div_factor={final_div_factor}."
+        )
+
+    if "div_factor" in clr:
+        if learning_rate_given:
+            raise ValueError(
+                "Pass either `learning_rate` or `clr['div_factor']` (which sets "
+                "it to max_lr / div_factor), not both. Received: "
+                f"learning_rate={learning_rate}, div_factor={clr['div_factor']!r}."
+            )
+        div_factor = check_number("clr['div_factor']", clr["div_factor"])
+        if div_factor < 1:
+            raise ValueError(
+                "`clr['div_factor']` must be at least 1: the starting rate is "
+                f"max_lr / div_factor. Received: div_factor={div_factor}."
+            )
+        learning_rate = max_lr / div_factor
+    elif not learning_rate_given:
+        learning_rate = max_lr / _ONE_CYCLE_DEFAULTS["div_factor"]
+
+    config = CyclicalConfig(
+        max_lr=max_lr,
+        mode="one_cycle",
+        momentum=momentum,
+        total_steps=total_steps,
+        pct_start=pct_start,
+        final_div_factor=final_div_factor,
+        anneal_strategy=anneal,
+        three_phase=three_phase,
+    )
+    return config, learning_rate

@@ -2,9 +2,11 @@
 
 The mixin goes before a stock Keras optimizer class in the bases. It leaves
 the update rule alone and changes only where the optimizer reads its learning
-rate: Keras asks `_get_current_learning_rate()` once per update, inside the
-compiled step, and this mixin answers with the cyclical rate computed from the
-optimizer's own iteration counter.
+rate: Keras asks `_get_current_learning_rate()` during each update, inside the
+compiled step, and this mixin answers with the rate computed from the
+optimizer's own iteration counter. A cycled momentum reaches the same stock
+rule through its `momentum` or `beta_1` attribute, which holds the cycled
+value while the rule runs.
 """
 
 from __future__ import annotations
@@ -13,20 +15,24 @@ import difflib
 import inspect
 import math
 import numbers
+import operator
 
 import keras
 import numpy as np
 from keras import ops
 
 from clr_optimizers._config import check_number, normalize_clr
-from clr_optimizers._schedule import cyclical_rate, decayed_rate, int_max, step_fraction
+from clr_optimizers._schedule import decayed_rate, int_max, schedule, step_fractions
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
 
 _STOCK_LEARNING_RATE = keras.optimizers.Optimizer.learning_rate
 
 # Keys that describe the optimizer's state, not its configuration.
-STATE_KEYS = ("iterations", "current_lr")
+STATE_KEYS = ("iterations", "current_lr", "current_momentum")
+# The argument of a stock optimizer that a cycled momentum replaces, in order
+# of preference: SGD's and RMSprop's `momentum`, the Adam family's `beta_1`.
+MOMENTUM_ARGUMENTS = ("momentum", "beta_1")
 
 
 def _shortest_float(value) -> float:
@@ -69,6 +75,46 @@ def _reject_unknown_arguments(class_name, params, kwargs):
     )
 
 
+class _CycledValue(keras.Variable):
+    """A hyperparameter that changes with every update (a cycled momentum),
+    put in the place of the stock optimizer's float attribute while it
+    updates.
+
+    Stock update rules read that attribute both as a number and in Python
+    tests such as `if self.momentum != 0:`, which decide whether momentum is
+    used at all. Compared with a Python number, this variable answers as its
+    largest value (momentum is in use); in every other use it is its current
+    value.
+    """
+
+    def __init__(self, *args, largest: float, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._largest = largest
+
+    def _compare(self, other, python, tensor):
+        if isinstance(other, numbers.Real):
+            return python(self._largest, other)
+        return tensor(other)
+
+    def __eq__(self, other):
+        return self._compare(other, operator.eq, super().__eq__)
+
+    def __ne__(self, other):
+        return self._compare(other, operator.ne, super().__ne__)
+
+    def __lt__(self, other):
+        return self._compare(other, operator.lt, super().__lt__)
+
+    def __le__(self, other):
+        return self._compare(other, operator.le, super().__le__)
+
+    def __gt__(self, other):
+        return self._compare(other, operator.gt, super().__gt__)
+
+    def __ge__(self, other):
+        return self._compare(other, operator.ge, super().__ge__)
+
+
 class CyclicalOptimizer:
     """Adds `clr=`, `lr=` and a working `decay=` to a Keras optimizer class."""
 
@@ -91,6 +137,7 @@ class CyclicalOptimizer:
                 kwargs[name] = value
         params = _init_parameters(type(self))
         _reject_unknown_arguments(type(self).__name__, params, kwargs)
+        learning_rate_given = "learning_rate" in kwargs or lr is not None
         if lr is not None:
             if "learning_rate" in kwargs:
                 raise ValueError(
@@ -113,18 +160,63 @@ class CyclicalOptimizer:
                 )
         else:
             learning_rate = check_number("learning_rate", learning_rate, positive=False)
-        clr_config, scale_fn = normalize_clr(clr, learning_rate)
+        clr_config, scale_fn, learning_rate = normalize_clr(
+            clr, learning_rate, learning_rate_given
+        )
+        one_cycle = clr_config is not None and clr_config.mode == "one_cycle"
+        if one_cycle and decay:
+            raise ValueError(
+                "`decay` does not apply to mode 'one_cycle', which anneals to its "
+                f"own final rate (see `clr['final_div_factor']`). Received: "
+                f"decay={decay}."
+            )
+        momentum_argument = None
+        if clr_config is not None and clr_config.momentum is not None:
+            momentum_argument = next(
+                (name for name in MOMENTUM_ARGUMENTS if name in params), None
+            )
+            if momentum_argument is None:
+                raise ValueError(
+                    f"`clr['momentum']`: {type(self).__name__} has no momentum to "
+                    f"cycle (it takes none of the arguments "
+                    f"{', '.join(MOMENTUM_ARGUMENTS)})."
+                )
+            # The stock argument is the top of the cycle: the stock code then
+            # builds its momentum slots, and the config stays truthful.
+            highest = clr_config.momentum[1]
+            given = kwargs.get(momentum_argument, highest)
+            if not isinstance(given, numbers.Real) or float(given) != highest:
+                raise ValueError(
+                    f"`{momentum_argument}` and `clr['momentum']` disagree: while "
+                    f"the momentum cycles, `{momentum_argument}` is its highest "
+                    f"value. Leave `{momentum_argument}` out. Received: "
+                    f"{momentum_argument}={given!r}, "
+                    f"clr['momentum']={list(clr_config.momentum)}."
+                )
+            kwargs[momentum_argument] = highest
 
         kwargs["learning_rate"] = learning_rate
         super().__init__(*args, **kwargs)
         self._clr_config = clr_config
         self._fraction = None
-        if clr_config is not None:
+        if clr_config is not None and not one_cycle:
             counter_max = int_max(self._iterations.dtype)
-            self._fraction = step_fraction(clr_config.step_size, counter_max)
+            self._fraction = step_fractions(*clr_config.half_cycles, counter_max)
         self._scale_fn = scale_fn
         self._decay = decay
+        self._momentum_argument = momentum_argument
+        self._momentum_variable = None
         self._pending_values = None
+        self._step_values = None
+        if momentum_argument is not None:
+            stored = vars(self).get(momentum_argument)
+            if not isinstance(stored, numbers.Real) or float(stored) != highest:
+                raise ValueError(
+                    f"`clr['momentum']`: {type(self).__name__} takes "
+                    f"`{momentum_argument}` but does not keep it as the attribute "
+                    f"`self.{momentum_argument}` that its update rule reads, so "
+                    "it cannot be cycled."
+                )
         if scale_fn is not None:
             self._check_scale_fn()
 
@@ -141,13 +233,28 @@ class CyclicalOptimizer:
 
     def build(self, variables):
         super().build(variables)
+        if self._momentum_argument is not None and self._momentum_variable is None:
+            with keras.name_scope(self.name, caller=self):
+                # Set by every update before the update rule reads it.
+                self._momentum_variable = _CycledValue(
+                    initializer=keras.initializers.Constant(
+                        self._clr_config.momentum[1]
+                    ),
+                    shape=(),
+                    dtype="float32",
+                    trainable=False,
+                    aggregation="only_first_replica",
+                    name=f"cycled_{self._momentum_argument}",
+                    largest=self._clr_config.momentum[1],
+                )
         pending, self._pending_values = self._pending_values, None
         if pending is not None and len(pending) == len(self.variables):
             for variable, value in zip(self.variables, pending):
                 variable.assign(value)
 
     def _check_scale_fn(self):
-        for step in (0, 1, 2 * self._clr_config.step_size):
+        counter_max = int_max(self._iterations.dtype)
+        for step in (0, 1, min(int(sum(self._clr_config.half_cycles)), counter_max)):
             try:
                 rate = float(ops.convert_to_numpy(self._rate_at(int(step))))
             except Exception as error:
@@ -166,12 +273,12 @@ class CyclicalOptimizer:
     def _has_own_schedule(self):
         return self._clr_config is not None or bool(self._decay)
 
-    def _rate_at(self, step):
-        """The rate of the update that follows `step` applied updates (a
-        number or an array of them)."""
+    def _schedule_at(self, step):
+        """The rate of the update that follows `step` applied updates, and the
+        weight of a cycled momentum (`None` when it does not cycle)."""
         step = ops.convert_to_tensor(step, dtype=self._iterations.dtype)
         if self._clr_config is not None:
-            return cyclical_rate(
+            rate, weight = schedule(
                 step,
                 self._learning_rate,
                 self._clr_config,
@@ -179,23 +286,72 @@ class CyclicalOptimizer:
                 self._decay,
                 self._fraction,
             )
+            return rate, weight if self._momentum_argument else None
         if self._decay:
-            return decayed_rate(step, self._learning_rate, self._decay)
+            return decayed_rate(step, self._learning_rate, self._decay), None
         if isinstance(self._learning_rate, _Schedule):
-            return self._learning_rate(step)
+            return self._learning_rate(step), None
         rate = ops.cast(super()._get_current_learning_rate(), "float32")
-        return ops.broadcast_to(rate, ops.shape(step))
+        return ops.broadcast_to(rate, ops.shape(step)), None
+
+    def _rate_at(self, step):
+        """The rate of the update that follows `step` applied updates (a
+        number or an array of them)."""
+        return self._schedule_at(step)[0]
+
+    def _momentum_from_weight(self, weight):
+        lowest, highest = self._clr_config.momentum
+        return highest - (highest - lowest) * weight
+
+    def _momentum_at(self, step):
+        """The momentum of the update that follows `step` applied updates."""
+        return self._momentum_from_weight(self._schedule_at(step)[1])
+
+    def _backend_apply_gradients(self, grads, trainable_variables):
+        if not self._has_own_schedule:
+            return super()._backend_apply_gradients(grads, trainable_variables)
+        # The schedule is evaluated once per update, inside the compiled step,
+        # for everything that reads it during the update: the rate of the
+        # update rule and of weight decay, and a cycled momentum.
+        object.__setattr__(self, "_step_values", self._schedule_at(self.iterations))
+        try:
+            return super()._backend_apply_gradients(grads, trainable_variables)
+        finally:
+            object.__setattr__(self, "_step_values", None)
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        if self._momentum_argument is None:
+            return super()._backend_update_step(
+                grads, trainable_variables, learning_rate
+            )
+        # The stock rule reads its momentum from its attribute: for this
+        # update that attribute is the cycled value, computed from the same
+        # counter as the rate.
+        _, weight = self._step_values or self._schedule_at(self.iterations)
+        self._momentum_variable.assign(self._momentum_from_weight(weight))
+        name = self._momentum_argument
+        stock = getattr(self, name)
+        object.__setattr__(self, name, self._momentum_variable)
+        try:
+            return super()._backend_update_step(
+                grads, trainable_variables, learning_rate
+            )
+        finally:
+            object.__setattr__(self, name, stock)
 
     def _get_current_learning_rate(self):
         if not self._has_own_schedule:
             return super()._get_current_learning_rate()
+        if self._step_values is not None:  # within an update
+            return self._step_values[0]
         # `iterations` counts applied updates, also under gradient accumulation.
         return self._rate_at(self.iterations)
 
     @property
     def learning_rate(self):
         """The rate of the next update. Assigning a number sets the base rate
-        (the floor of the cycle), which must stay between 0 and `max_lr`."""
+        (the floor of the cycle; in mode "one_cycle" the start, which also
+        moves the final rate), which must stay between 0 and `max_lr`."""
         return _STOCK_LEARNING_RATE.fget(self)
 
     @learning_rate.setter
@@ -222,6 +378,21 @@ class CyclicalOptimizer:
         rates = self._rate_at(np.arange(int(updates)))
         return np.asarray(ops.convert_to_numpy(rates), dtype=np.float64)
 
+    def momentum_values(self, updates: int) -> np.ndarray:
+        """The momentum of each of the first `updates` updates, when
+        `clr['momentum']` cycles it; entry `k` is that of update `k + 1`."""
+        if self._momentum_argument is None:
+            raise ValueError(
+                "The momentum does not cycle: pass "
+                "clr={..., 'momentum': (lowest, highest)}."
+            )
+        if isinstance(updates, bool) or not isinstance(updates, numbers.Integral):
+            raise TypeError(f"`updates` must be an int. Received: {updates!r}.")
+        if updates < 1:
+            raise ValueError(f"`updates` must be at least 1. Received: {updates}.")
+        values = self._momentum_at(np.arange(int(updates)))
+        return np.asarray(ops.convert_to_numpy(values), dtype=np.float64)
+
     @property
     def clr(self) -> dict | None:
         """The normalised `clr` dict, every default filled in (`None` without)."""
@@ -243,6 +414,16 @@ class CyclicalOptimizer:
         applied = int(ops.convert_to_numpy(counter))
         return _shortest_float(self._rate_at(max(applied - 1, 0)))
 
+    @property
+    def current_momentum(self) -> float | None:
+        """The momentum the most recent update used, when `clr['momentum']`
+        cycles it (before any update, the one the first will use); else `None`.
+        """
+        if self._momentum_argument is None:
+            return None
+        applied = int(ops.convert_to_numpy(self.iterations))
+        return _shortest_float(self._momentum_at(max(applied - 1, 0)))
+
     def get_config(self):
         config = super().get_config()
         if isinstance(self._learning_rate, keras.Variable):
@@ -255,6 +436,8 @@ class CyclicalOptimizer:
                 "current_lr": self.current_lr,
             }
         )
+        if self._momentum_argument is not None:
+            config["current_momentum"] = self.current_momentum
         return config
 
     @classmethod
@@ -266,9 +449,13 @@ class CyclicalOptimizer:
 
 _ARGS_DOC = """
     Args:
-        clr: `None` (the stock optimizer) or a dict describing the cycle:
+        clr: `None` (the stock optimizer) or a dict describing the schedule.
+            `learning_rate` is the bottom of a cycle, or where one cycle
+            starts. For the cyclical modes:
             `max_lr` (required; the top of the cycle, at least
-            `learning_rate`), `step_size` (required; updates per half cycle),
+            `learning_rate`), `step_size` (updates per half cycle), or
+            `step_size_up` and `step_size_down` (updates in the rising and the
+            falling half; `step_size_down` defaults to `step_size_up`),
             `mode` (`"triangular"`, `"triangular2"`, `"exp_range"` or
             `"modified_triangular2"`; defaults to `"triangular"`), `gamma`
             (for `"exp_range"`, in (0, 1]; defaults to `1.0`),
@@ -277,13 +464,25 @@ _ARGS_DOC = """
             `scale_fn` (the registered name of a custom scale function,
             instead of `mode`) and `scale_mode` (`"cycle"` or `"iterations"`:
             what `scale_fn` receives; defaults to `"cycle"`).
-            `learning_rate` is the bottom of the cycle. Defaults to `None`.
+            For `mode="one_cycle"`: `max_lr`, `total_steps` (required),
+            `pct_start` (the share of warm-up; defaults to `0.3`),
+            `div_factor` (instead of `learning_rate`, which it sets to
+            `max_lr / div_factor`; defaults to `25` when neither is given),
+            `final_div_factor` (the final rate is `learning_rate /
+            final_div_factor`; defaults to `1e4`), `anneal_strategy`
+            (`"cos"` or `"linear"`; defaults to `"cos"`) and `three_phase`
+            (defaults to `False`); past `total_steps` the final rate holds.
+            Any mode: `momentum`, a pair `(lowest, highest)` that cycles the
+            optimizer's momentum (`momentum` or `beta_1`) opposite to the
+            rate. Defaults to `None`.
         lr: The old spelling of `learning_rate`. Defaults to `None`.
         decay: Time-based decay applied before the cycle:
             `learning_rate / (1 + decay * n)` after `n` updates, which lowers
-            the floor of the cycle and never its peak. Defaults to `None`.
+            the floor of the cycle and never its peak. Not for
+            `"one_cycle"`. Defaults to `None`.
         *args, **kwargs: Every argument of `{path}`, with the same defaults.
-            Rates may be any plain number.
+            Rates may be any plain number. While `clr['momentum']` cycles,
+            the momentum argument is its highest value.
 
     Example:
 
@@ -303,7 +502,8 @@ def cyclical(
     Returns a subclass of `optimizer_class` (any `keras.optimizers.Optimizer`
     subclass: a stock one such as `keras.optimizers.AdamW` or your own) with
     the same arguments and update rule, that also takes `clr=`, `lr=` and
-    `decay=`, reports `clr`, `decay`, `iterations` and `current_lr` in
+    `decay=`, reports `clr`, `decay`, `iterations` and `current_lr` (and
+    `current_momentum` when `clr` cycles the momentum) in
     `get_config()`, and is registered with Keras as `"{package}>{name}"`, so
     that a model saved with it loads wherever this call has run. The seven
     classes this package exports are made by this function.

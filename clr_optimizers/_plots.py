@@ -1,4 +1,5 @@
-"""`plot_schedule`: the learning rate of every update, without training."""
+"""`plot_schedule`: the learning rate (and a cycled momentum) of every update,
+without training."""
 
 from __future__ import annotations
 
@@ -24,12 +25,14 @@ def _figure_and_axes(ax, figsize):
 
 def _as_optimizer(schedule, learning_rate):
     if isinstance(schedule, Mapping):
-        if learning_rate is None:
+        if learning_rate is not None:
+            return SGD(learning_rate=learning_rate, clr=dict(schedule))
+        if schedule.get("mode") != "one_cycle":
             raise ValueError(
                 "`learning_rate` (the bottom of the cycle) is needed to plot a "
                 "`clr` dict; or pass an optimizer."
             )
-        return SGD(learning_rate=learning_rate, clr=dict(schedule))
+        return SGD(clr=dict(schedule))  # the start is max_lr / div_factor
     if not hasattr(schedule, "learning_rates"):
         raise TypeError(
             "Each schedule must be a `clr` dict or a clr_optimizers optimizer. "
@@ -42,7 +45,7 @@ def _label(optimizer) -> str:
     clr = optimizer.clr
     if clr is None:
         return type(optimizer).__name__
-    mode = clr["mode"] or f"scale_fn {clr['scale_fn']}"
+    mode = clr.get("mode") or f"scale_fn {clr['scale_fn']}"
     return f"{type(optimizer).__name__}, {mode}"
 
 
@@ -58,6 +61,9 @@ def plot_schedule(
 ):
     """Plots the learning rate of every update, one line per schedule.
 
+    Where a schedule cycles the momentum too, its momentum is drawn dashed, in
+    the same colour, against a second axis on the right.
+
     Args:
         schedules: A clr_optimizers optimizer, a `clr` dict (with
             `learning_rate`), or a list of them.
@@ -65,8 +71,9 @@ def plot_schedule(
             `steps_per_epoch`.
         epochs: With `steps_per_epoch`, the number of epochs to show.
         steps_per_epoch: Updates per epoch; when given, the x axis is in epochs.
-        learning_rate: The bottom of the cycle, for `clr` dicts.
-            Defaults to `None`.
+        learning_rate: For `clr` dicts, the bottom of the cycle (the start
+            of a `one_cycle` dict, which can do without it). Defaults to
+            `None`.
         labels: One legend label per schedule. Defaults to the class and mode.
         ax: A matplotlib `Axes` to draw on. Defaults to a new figure.
 
@@ -100,11 +107,28 @@ def plot_schedule(
     x = np.arange(1, updates + 1, dtype=np.float64)
     if steps_per_epoch:
         x /= steps_per_epoch
+    momentum_ax = None
+    lines = []
     for i, optimizer in enumerate(optimizers):
         label = labels[i] if labels is not None else _label(optimizer)
-        ax.plot(x, optimizer.learning_rates(updates), label=label, lw=1.3)
+        (line,) = ax.plot(x, optimizer.learning_rates(updates), label=label, lw=1.3)
+        lines.append(line)
+        if optimizer.current_momentum is None:
+            continue
+        if momentum_ax is None:
+            momentum_ax = ax.twinx()
+            momentum_ax.set_ylabel("momentum (dashed)")
+        (dashed,) = momentum_ax.plot(
+            x,
+            optimizer.momentum_values(updates),
+            ls="--",
+            lw=1.1,
+            color=line.get_color(),
+            label=f"{label}: momentum",
+        )
+        lines.append(dashed)
     ax.set_xlabel("epoch" if steps_per_epoch else "update")
     ax.set_ylabel("learning rate")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(handles=lines, fontsize=8)
     return figure

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import keras
 import numpy as np
 
-from clr_optimizers._config import MODES, check_number
+from clr_optimizers._config import CYCLICAL_MODES, check_number
 from clr_optimizers._optimizer import CyclicalOptimizer
 from clr_optimizers._plots import _figure_and_axes
 
@@ -71,9 +71,9 @@ class RangeTestResult:
         `Adam(**result.optimizer_args(step_size=2 * steps_per_epoch))`.
         """
         base_lr, max_lr = self.suggestion(rule)
-        if mode not in MODES:
+        if mode not in CYCLICAL_MODES:
             raise ValueError(
-                f"`mode` must be one of {', '.join(map(repr, MODES))}. "
+                f"`mode` must be one of {', '.join(map(repr, CYCLICAL_MODES))}. "
                 f"Received: mode={mode!r}."
             )
         check_number("step_size", step_size)

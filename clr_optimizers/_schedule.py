@@ -1,22 +1,33 @@
-"""The cyclical learning-rate formula: the one place it is written.
+"""The learning-rate schedules: the one place they are written.
 
 Let `n` be the number of updates already applied, `base` the learning rate,
-`max` the `max_lr` and `s` the `step_size` (updates per half cycle):
+`max` the `max_lr`, and `s_up`, `s_down` the updates in the rising and the
+falling half of a cycle (both `step_size` unless given apart):
 
 ```
 base_n = base / (1 + decay * n)
-cycle  = floor(1 + n / (2 s))
-x      = | n / s - 2 cycle + 1 |
-lr(n)  = base_n + (max - base_n) * max(0, 1 - x) * scale
+cycle  = floor(1 + n / (s_up + s_down))
+t      = n - (cycle - 1) (s_up + s_down)        # updates into the cycle
+h      = min(t / s_up, (s_up + s_down - t) / s_down)
+lr(n)  = base_n + (max - base_n) * h * scale
 ```
 
-`scale` is 1 (`triangular`), `1 / 2**(cycle - 1)` (`triangular2`),
-`gamma**n` (`exp_range`) or a registered function of the cycle or of `n`. With
-`restart_every = K`, the scale is evaluated as if counting started afresh every
-K cycles (`modified_triangular2` is `triangular2` with K = 3).
+With equal halves `h = max(0, 1 - x)`, `x = |n / s - 2 cycle + 1|`, the
+paper's form. `scale` is 1 (`triangular`), `1 / 2**(cycle - 1)`
+(`triangular2`), `gamma**n` (`exp_range`) or a registered function of the cycle
+or of `n`. With `restart_every = K`, the scale is evaluated as if counting
+started afresh every K cycles (`modified_triangular2` is `triangular2` with
+K = 3). A cycled momentum is `highest - (highest - lowest) * h * scale`.
 
 The cycle position is computed in integer arithmetic from the optimizer's
 integer counter, so it does not drift however long training runs.
+
+Mode `one_cycle` follows PyTorch's `OneCycleLR`: over `total_steps` updates
+the rate rises from `base` to `max` (the first `pct_start` of them) and falls
+to `base / final_div_factor`, each phase annealed by a half cosine or linearly,
+while a cycled momentum falls and rises the opposite way; with `three_phase`
+it falls back to `base` first and then to the final rate, at the highest
+momentum.
 """
 
 from __future__ import annotations
@@ -31,41 +42,59 @@ from keras import backend, ops
 from clr_optimizers._config import MAX_STEP_DENOMINATOR, CyclicalConfig
 
 
-def step_fraction(step_size, int_max: int) -> tuple[int, int]:
-    """`step_size` as `(a, b)`, `s = a / b` in lowest terms, with `2 a b`
-    within a counter whose largest value is `int_max`.
+def step_fractions(up, down, int_max: int) -> tuple[int, int, int]:
+    """The half cycles `up` and `down` (in updates) as `(U, D, b)`, meaning
+    `U / b` and `D / b`, with `(U + D - 1) b` (the largest product
+    `cycle_position` forms) within a counter whose largest value is `int_max`.
 
-    The denominator is at most 1000. On a 32-bit counter a fractional step size
-    above 1073 updates gets a smaller one, so that every product below stays
-    within 32 bits; integer step sizes are always exact.
+    Each half is the nearest fraction with a denominator of at most 1000; when
+    the two need different denominators whose least common multiple is larger,
+    both are rounded to that largest common denominator. On a 32-bit counter a
+    fractional cycle longer than 2147 updates gets a smaller denominator, so
+    that every product below stays within 32 bits; whole numbers of updates
+    are always exact.
     """
-    limit = math.isqrt(int(int_max // (2 * step_size)))
-    fraction = Fraction(step_size).limit_denominator(
-        max(1, min(MAX_STEP_DENOMINATOR, limit))
-    )
-    return fraction.numerator, fraction.denominator
+    limit = min(MAX_STEP_DENOMINATOR, math.isqrt(int(int_max // (up + down))))
+    while True:
+        limit = max(1, limit)
+        near_up = Fraction(up).limit_denominator(limit)
+        near_down = Fraction(down).limit_denominator(limit)
+        b = math.lcm(near_up.denominator, near_down.denominator)
+        if b <= limit and near_up and near_down:
+            rise, fall = int(near_up * b), int(near_down * b)
+        else:
+            b = limit
+            rise = max(1, round(Fraction(up) * b))
+            fall = max(1, round(Fraction(down) * b))
+            common = math.gcd(rise, fall, b)
+            rise, fall, b = rise // common, fall // common, b // common
+        if b == 1 or (rise + fall - 1) * b <= int_max:
+            return rise, fall, b
+        limit -= 1
 
 
-def cycle_position(step, a: int, b: int, int_max: int, with_cycles: bool = True):
-    """Where `step` updates fall in the cycle, exactly, for `s = a / b`.
+def cycle_position(step, period: int, b: int, int_max: int, with_cycles=True):
+    """Where `step` updates fall in the cycle, exactly, for a cycle of
+    `period / b` updates.
 
-    In units of 1/b of an update one cycle is the integer `2a`. Returns
+    In units of 1/b of an update one cycle is the integer `period`. Returns
     `(cycles, u)`: the completed cycles as `(q, carry)`, meaning `q b + carry`
     (an integer that may not fit the counter's type; `None` unless
-    `with_cycles`), and the position `0 <= u < 2a` in the current cycle. No
-    intermediate value exceeds `int_max`.
+    `with_cycles`), and the position `0 <= u < period` in the current cycle.
+    No intermediate value exceeds `int_max`.
 
     Python operators rather than `keras.ops` calls: the same on every backend,
     and much cheaper per call where each operation runs eagerly (PyTorch).
     """
-    period = 2 * a  # b cycles span exactly `period` updates.
+    # b cycles span exactly `period` updates.
     if period > int_max:  # every count the counter can hold is in the first
         q, offset = 0, step
     else:
         q, offset = (step // period if with_cycles else None), step % period
     if b == 1:
         return (q, 0), offset
-    # offset * b < 2 a b <= int_max, by the choice of `b` in `step_fraction`.
+    # offset * b < period * b, within int_max by the choice of `b` in
+    # `step_fractions`.
     scaled = offset * b
     return (q, scaled // period if with_cycles else None), scaled % period
 
@@ -83,15 +112,16 @@ def decayed_rate(step, base_lr, decay: float):
     return base_lr / (1.0 + decay * ops.cast(step, "float32"))
 
 
-def cyclical_rate(
+def schedule(
     step,
     base_lr,
     clr: CyclicalConfig,
     scale_fn: Callable | None = None,
     decay: float = 0.0,
-    fraction: tuple[int, int] | None = None,
+    fraction: tuple[int, int, int] | None = None,
 ):
-    """The learning rate of the update that follows `step` applied updates.
+    """The learning rate of the update that follows `step` applied updates,
+    and where that update stands between the cycle's floor and its peak.
 
     Args:
         step: Integer tensor: the updates applied so far.
@@ -99,26 +129,35 @@ def cyclical_rate(
         clr: The validated cycle configuration.
         scale_fn: The function `clr.scale_fn` names, if any.
         decay: Time-based decay of the floor of the cycle.
-        fraction: `step_fraction(clr.step_size, int_max(step.dtype))`, if
+        fraction: `step_fractions(*clr.half_cycles, int_max(step.dtype))`, if
             already known (computing it is plain Python, best kept out of a
             traced step).
 
     Returns:
-        A float32 scalar tensor.
+        Two float32 tensors: the rate, and the weight `w` in [0, 1] that sets
+        a cycled momentum to `highest - (highest - lowest) * w`.
     """
+    if clr.mode == "one_cycle":
+        return _one_cycle(step, base_lr, clr)
     base_n = decayed_rate(step, base_lr, decay)
 
     limit = int_max(step.dtype)
-    a, b = fraction or step_fraction(clr.step_size, limit)
+    rise, fall, b = fraction or step_fractions(*clr.half_cycles, limit)
+    period = rise + fall
     triangular = clr.mode == "triangular"
-    (q, carry), u = cycle_position(step, a, b, limit, with_cycles=not triangular)
-    # 1 - x = 1 - |u / a - 1| = (a - |u - a|) / a, in [0, 1] since 0 <= u < 2a.
-    if a > limit:  # then u <= int_max < a
-        triangle = ops.cast(u, "float32") * (1.0 / a)
+    (q, carry), u = cycle_position(step, period, b, limit, with_cycles=not triangular)
+    # 1 - x of the paper: u / rise while rising, (period - u) / fall after.
+    if rise == fall and period <= limit:  # (a - |u - a|) / a, cheaper
+        triangle = ops.cast(rise - abs(u - rise), "float32") * (1.0 / rise)
     else:
-        triangle = ops.cast(a - abs(u - a), "float32") * (1.0 / a)
+        if period > limit:  # then u <= limit < period
+            left = ops.cast(limit - u, "float32") + float(period - limit)
+        else:
+            left = ops.cast(period - u, "float32")
+        rising = ops.cast(u, "float32") * (1.0 / rise)
+        triangle = ops.minimum(rising, left * (1.0 / fall))
     if triangular:
-        return base_n + (clr.max_lr - base_n) * triangle
+        return base_n + (clr.max_lr - base_n) * triangle, triangle
 
     # Completed cycles, as a float (the scale's argument) and, for restarts,
     # modulo `restart_every` in integers that stay small.
@@ -128,7 +167,7 @@ def cyclical_rate(
         cycles_in_run = ((q % k) * (b % k) + carry) % k
         cycles = ops.cast(cycles_in_run, "float32")
         # Updates since the last restart.
-        step_in_run = (cycles * (2.0 * a) + ops.cast(u, "float32")) / float(b)
+        step_in_run = (cycles * float(period) + ops.cast(u, "float32")) / float(b)
     else:
         step_in_run = ops.cast(step, "float32")
 
@@ -137,7 +176,53 @@ def cyclical_rate(
         scale = ops.cast(scale_fn(argument), "float32")
     elif clr.mode in ("triangular2", "modified_triangular2"):
         scale = ops.power(0.5, cycles)
-    else:  # exp_range
-        scale = ops.power(clr.gamma, step_in_run)
+    else:  # exp_range: gamma**n, with log(gamma) rounded once, not gamma
+        scale = ops.exp(step_in_run * math.log(clr.gamma))
+    height = triangle * scale
+    return base_n + (clr.max_lr - base_n) * height, height
 
-    return base_n + (clr.max_lr - base_n) * triangle * scale
+
+def _one_cycle(step, base_lr, clr: CyclicalConfig):
+    """Mode "one_cycle", phase by phase as PyTorch's `OneCycleLR` defines it;
+    from `total_steps - 1` updates on, the final rate holds."""
+    last = clr.total_steps - 1
+    if last <= int_max(step.dtype):
+        step = ops.minimum(step, last)
+    n = ops.cast(step, "float32")
+    start = ops.cast(base_lr, "float32")
+    peak, final = clr.max_lr, start / clr.final_div_factor
+    warm_up_end = clr.pct_start * clr.total_steps - 1
+    # (last update of the phase, rate from, rate to, weight from, weight to)
+    if clr.three_phase:
+        phases = [
+            (warm_up_end, start, peak, 0.0, 1.0),
+            (2 * warm_up_end, peak, start, 1.0, 0.0),
+            (last, start, final, 0.0, 0.0),
+        ]
+    else:
+        phases = [(warm_up_end, start, peak, 0.0, 1.0), (last, peak, final, 1.0, 0.0)]
+
+    rate = weight = None
+    begin = 0.0
+    for end, rate_from, rate_to, weight_from, weight_to in phases:
+        # The shares of the phase done and left, each computed directly so
+        # that the rate near either end keeps its relative precision.
+        length = 1.0 / (end - begin)
+        done, left = (n - begin) * length, (end - n) * length
+        if clr.anneal_strategy == "cos":  # (1 -+ cos(pi done)) / 2
+            done = ops.square(ops.sin((0.5 * math.pi) * done))
+            left = ops.square(ops.sin((0.5 * math.pi) * left))
+        phase_rate = rate_from * left + rate_to * done
+        phase_weight = weight_from * left + weight_to * done
+        if rate is None:
+            rate, weight = phase_rate, phase_weight
+        else:
+            rate = ops.where(n > begin, phase_rate, rate)
+            weight = ops.where(n > begin, phase_weight, weight)
+        begin = end
+    return rate, weight
+
+
+def cyclical_rate(step, base_lr, clr: CyclicalConfig, *args, **kwargs):
+    """The learning rate alone of `schedule`."""
+    return schedule(step, base_lr, clr, *args, **kwargs)[0]

@@ -119,3 +119,25 @@ def pytest_collection_modifyitems(items):
         return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
 
     items.sort(key=rank)  # stable: the order within each file is kept
+
+
+def torch_schedule(make_scheduler, updates, learning_rate=0.01):
+    """The learning rate and momentum a PyTorch scheduler sets for each of
+    `updates` updates of a PyTorch SGD optimizer (entry k: update k + 1).
+
+    `make_scheduler(optimizer)` builds the scheduler, for example
+    `lambda o: torch.optim.lr_scheduler.CyclicLR(o, ...)`.
+    """
+    import torch
+
+    parameter = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.SGD([parameter], lr=learning_rate, momentum=0.9)
+    scheduler = make_scheduler(optimizer)
+    rates, momentums = [], []
+    for _ in range(updates):
+        group = optimizer.param_groups[0]
+        rates.append(group["lr"])
+        momentums.append(group["momentum"])
+        optimizer.step()  # no gradient: nothing moves, but the order is kept
+        scheduler.step()
+    return np.array(rates), np.array(momentums)

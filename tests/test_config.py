@@ -9,6 +9,8 @@ from scale_functions import unregistered
 from clr_optimizers import OPTIMIZERS, SGD, Adam
 
 GOOD = {"max_lr": 0.06, "step_size": 2000}
+UP_DOWN = {"max_lr": 0.06, "step_size_up": 500, "step_size_down": 1500}
+ONE = {"max_lr": 0.1, "mode": "one_cycle", "total_steps": 100}
 
 BAD_CLR = [
     # (clr, exception, words the message must contain)
@@ -77,6 +79,57 @@ BAD_CLR = [
         ValueError,
         ["mode", "scale_fn"],
     ),
+    # Asymmetric half cycles.
+    ({**GOOD, "step_size_up": 5}, ValueError, ["'step_size'", "'step_size_up'"]),
+    ({**GOOD, "step_size_down": 5}, ValueError, ["'step_size'", "'step_size_down'"]),
+    (
+        {"max_lr": 0.06, "step_size_down": 5},
+        ValueError,
+        ["'step_size_down'", "needs", "'step_size_up'"],
+    ),
+    ({**UP_DOWN, "step_size_up": 0}, ValueError, ["step_size_up", "greater than 0"]),
+    ({**UP_DOWN, "step_size_down": -2}, ValueError, ["step_size_down", "greater"]),
+    ({**UP_DOWN, "step_size_down": 1e-9}, ValueError, ["step_size_down", "1/1000"]),
+    ({**UP_DOWN, "step_size_up": "4"}, TypeError, ["step_size_up", "number"]),
+    ({**UP_DOWN, "step_size_up": 1e13}, ValueError, ["step_size_up", "at most"]),
+    ({**UP_DOWN, "step_size_down": math.nan}, ValueError, ["step_size_down", "finite"]),
+    # Momentum cycling.
+    ({**GOOD, "momentum": 0.9}, TypeError, ["momentum", "pair"]),
+    ({**GOOD, "momentum": "0.9"}, TypeError, ["momentum", "pair"]),
+    ({**GOOD, "momentum": (0.8, 0.9, 0.95)}, ValueError, ["momentum", "pair"]),
+    ({**GOOD, "momentum": (0.95, 0.85)}, ValueError, ["momentum", "must not exceed"]),
+    ({**GOOD, "momentum": (0.85, 1.0)}, ValueError, ["momentum", "[0, 1)"]),
+    ({**GOOD, "momentum": (-0.1, 0.9)}, ValueError, ["momentum", "0 or greater"]),
+    ({**GOOD, "momentum": (math.nan, 0.9)}, ValueError, ["momentum", "finite"]),
+    ({**GOOD, "momentum": ("a", 0.9)}, TypeError, ["momentum", "number"]),
+    # One cycle.
+    ({"max_lr": 0.1, "mode": "one_cycle"}, ValueError, ["'total_steps'", "missing"]),
+    ({**ONE, "total_steps": 100.0}, TypeError, ["total_steps", "int"]),
+    ({**ONE, "total_steps": True}, TypeError, ["total_steps", "int"]),
+    ({**ONE, "total_steps": 1}, ValueError, ["total_steps", "between 2"]),
+    ({**ONE, "total_steps": 10**13}, ValueError, ["total_steps", "between 2"]),
+    ({**ONE, "pct_start": 0}, ValueError, ["pct_start", "(0, 1)"]),
+    ({**ONE, "pct_start": 1}, ValueError, ["pct_start", "(0, 1)"]),
+    ({**ONE, "pct_start": math.inf}, ValueError, ["pct_start", "finite"]),
+    ({**ONE, "pct_start": 0.01}, ValueError, ["pct_start", "exceed 1 update"]),
+    (
+        {**ONE, "pct_start": 0.6, "three_phase": True},
+        ValueError,
+        ["three_phase", "less than total_steps + 1"],
+    ),
+    ({**ONE, "three_phase": "yes"}, TypeError, ["three_phase", "True or False"]),
+    ({**ONE, "anneal_strategy": "cosine"}, ValueError, ["anneal_strategy", "'cos'"]),
+    ({**ONE, "final_div_factor": 0.5}, ValueError, ["final_div_factor", "at least 1"]),
+    ({**ONE, "final_div_factor": 0}, ValueError, ["final_div_factor", "greater"]),
+    (
+        {**ONE, "div_factor": 25},
+        ValueError,
+        ["learning_rate", "div_factor", "not both"],
+    ),
+    ({**ONE, "step_size": 10}, ValueError, ["'step_size'", "not used", "one_cycle"]),
+    ({**ONE, "gamma": 0.9}, ValueError, ["'gamma'", "not used", "one_cycle"]),
+    ({**GOOD, "total_steps": 100}, ValueError, ["'total_steps'", "'one_cycle'"]),
+    ({**GOOD, "pct_start": 0.3}, ValueError, ["'pct_start'", "'one_cycle'"]),
 ]
 
 
@@ -177,3 +230,32 @@ def test_valid_edge_values_are_accepted():
     SGD(clr={**GOOD, "mode": "exp_range", "gamma": 1})
     SGD(clr={**GOOD, "restart_every": 1}, decay=0)
     SGD(clr={**GOOD, "mode": "exp_range", "scale_mode": "iterations"})
+
+
+def test_momentum_as_an_array_and_long_cycles_with_a_scale_fn():
+    opt = SGD(learning_rate=0.01, clr={**GOOD, "momentum": np.array([0.8, 0.9])})
+    assert opt.clr["momentum"] == [0.8, 0.9]
+    # The scale function is checked at a count the counter can hold.
+    SGD(clr={**GOOD, "step_size": 2**31, "scale_fn": "clr_tests>inverse_cycle"})
+
+
+def test_one_cycle_keys_with_a_custom_scale_fn_name_it():
+    import scale_functions  # noqa: F401
+
+    clr = {**GOOD, "scale_fn": "clr_tests>inverse_cycle", "total_steps": 10}
+    with pytest.raises(ValueError, match="not used by a custom `scale_fn`"):
+        SGD(clr=clr)
+
+
+def test_one_cycle_start_rate_from_div_factor_or_learning_rate():
+    assert float(SGD(clr=ONE).learning_rate) == pytest.approx(0.1 / 25)
+    assert float(SGD(clr={**ONE, "div_factor": 10}).learning_rate) == pytest.approx(
+        0.01
+    )
+    assert float(SGD(learning_rate=0.02, clr=ONE).learning_rate) == pytest.approx(0.02)
+    with pytest.raises(ValueError, match=r"div_factor.*at least 1"):
+        SGD(clr={**ONE, "div_factor": 0.5})
+    with pytest.raises(ValueError, match=r"max_lr.*at least the learning rate"):
+        SGD(learning_rate=0.2, clr=ONE)
+    with pytest.raises(ValueError, match="`decay` does not apply to mode 'one_cycle'"):
+        SGD(clr=ONE, decay=1e-3)

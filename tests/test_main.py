@@ -47,3 +47,16 @@ def test_module_and_console_script_entry_points():
             command + ["--help"], capture_output=True, text=True, check=True
         )
         assert "--optimizers" in out.stdout
+
+
+def test_readme_plots_are_drawn(tmp_path):
+    script = Path(__file__).parents[1] / "docs" / "plots.py"
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for name in ("asymmetric", "momentum", "one_cycle"):
+        assert f"{name}.png" in result.stdout
+        assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"

@@ -212,6 +212,9 @@ def test_bad_range_test_arguments():
         result.optimizer_args(step_size=10, rule="median")
     with pytest.raises(ValueError, match="mode"):
         result.optimizer_args(step_size=10, mode="cosine")
+    # A range test suggests the bounds of a cycle; one_cycle takes other keys.
+    with pytest.raises(ValueError, match="`mode` must be one of 'triangular'"):
+        result.optimizer_args(step_size=10, mode="one_cycle")
 
 
 def test_result_plot_shows_the_recorded_data(tmp_path):
@@ -251,6 +254,40 @@ def test_plot_schedule_lines_follow_the_formula():
     # The peaks of modified triangular2 restart every third cycle.
     peaks = ax.lines[1].get_ydata()[100::200][:4]
     np.testing.assert_allclose(peaks, [0.03, 0.01875, 0.013125, 0.03], rtol=1e-5)
+
+
+def test_plot_schedule_shows_a_cycled_momentum_beside_the_rate(tmp_path):
+    cyclic = SGD(
+        learning_rate=0.01,
+        clr={
+            "max_lr": 0.05,
+            "step_size_up": 10,
+            "step_size_down": 30,
+            "momentum": (0.85, 0.95),
+        },
+    )
+    one_cycle = {"mode": "one_cycle", "max_lr": 0.1, "total_steps": 80}
+    figure = plot_schedule([cyclic, SGD(learning_rate=0.01), one_cycle], updates=80)
+    rates_ax, momentum_ax = figure.axes
+    assert len(rates_ax.lines) == 3  # one rate per schedule
+    (momentum,) = momentum_ax.lines  # only the first cycles its momentum
+    assert momentum.get_linestyle() == "--"
+    assert momentum.get_color() == rates_ax.lines[0].get_color()
+    np.testing.assert_array_equal(momentum.get_ydata(), cyclic.momentum_values(80))
+    # The momentum is highest where the rate is lowest, and the other way round.
+    rates = rates_ax.lines[0].get_ydata()
+    assert momentum.get_ydata()[rates.argmin()] == pytest.approx(0.95)
+    assert momentum.get_ydata()[rates.argmax()] == pytest.approx(0.85)
+    # A one_cycle dict needs no learning rate: it starts at max_lr / 25.
+    assert rates_ax.lines[2].get_ydata()[0] == pytest.approx(0.1 / 25)
+    legend = [t.get_text() for t in rates_ax.get_legend().get_texts()]
+    assert legend == [
+        "SGD, triangular",
+        "SGD, triangular: momentum",
+        "SGD",
+        "SGD, one_cycle",
+    ]
+    figure.savefig(tmp_path / "momentum.png")
 
 
 def test_plot_schedule_bad_arguments():

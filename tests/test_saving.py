@@ -35,7 +35,6 @@ def test_config_round_trip(Opt):
         "mode": "modified_triangular2",
         "gamma": 1.0,
         "restart_every": 3,
-        "scale_fn": None,
         "scale_mode": "cycle",
     }
     assert config["decay"] == 1e-4

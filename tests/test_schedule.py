@@ -1,12 +1,15 @@
 """The schedule against SPEC.md's hand values and a NumPy restatement."""
 
+from fractions import Fraction
+
 import keras
 import numpy as np
 import pytest
-from conftest import BACKEND, COUNTER_MAX, reference_rates
+from conftest import BACKEND, COUNTER_MAX, reference_rates, step_fraction
 from scale_functions import inverse_cycle, slow_decay
 
 from clr_optimizers import SGD
+from clr_optimizers._schedule import step_fractions
 
 
 def rates(optimizer, steps):
@@ -265,3 +268,46 @@ def test_huge_step_size_config():
     opt = SGD(learning_rate=0.01, clr={"max_lr": 0.06, "step_size": 2**31})
     opt.iterations.assign(min(2**31 + 1, COUNTER_MAX))
     assert opt.get_config()["current_lr"] == pytest.approx(0.06, rel=1e-6)
+
+
+def asymmetric_rate(n, base, max_lr, up, down):
+    """The asymmetric triangle in exact fractions, for whole or exactly
+    representable half cycles."""
+    up, down = Fraction(up), Fraction(down)
+    t = Fraction(n) % (up + down)
+    return base + (max_lr - base) * float(min(t / up, (up + down - t) / down))
+
+
+@pytest.mark.parametrize("up, down", [(2000, 6000), (2.5, 7.25), (1, 10**9), (7, 3)])
+def test_asymmetric_exact_at_the_end_of_the_counter_range(up, down):
+    opt = SGD(
+        learning_rate=0.01,
+        clr={"max_lr": 0.06, "step_size_up": up, "step_size_down": down},
+    )
+    for n in (COUNTER_MAX - 1, COUNTER_MAX - 12345, COUNTER_MAX // 3):
+        assert float(keras.ops.convert_to_numpy(opt._rate_at(n))) == pytest.approx(
+            asymmetric_rate(n, 0.01, 0.06, up, down), rel=2e-6
+        )
+
+
+def test_step_fractions_read_both_halves_exactly_when_they_can():
+    assert step_fractions(2.5, 7.25, 2**31 - 1) == (10, 29, 4)
+    assert step_fractions(2000, 6000, 2**31 - 1) == (2000, 6000, 1)
+    assert step_fractions(1 / 3, 1 / 7, 2**63 - 1) == (7, 3, 21)
+    # Equal halves: the documented reading of `step_size`.
+    rng = np.random.default_rng(0)
+    for s in np.exp(rng.uniform(np.log(1e-3), np.log(1e12), 2000)):
+        a, b = step_fraction(float(s)).as_integer_ratio()
+        assert step_fractions(float(s), float(s), COUNTER_MAX) == (a, a, b)
+
+
+@pytest.mark.parametrize("counter_max", [2**31 - 1, 2**63 - 1])
+def test_step_fractions_keep_every_product_within_the_counter(counter_max):
+    rng = np.random.default_rng(1)
+    pairs = np.exp(rng.uniform(np.log(1e-3), np.log(1e12), (20000, 2)))
+    for up, down in pairs:
+        rise, fall, b = step_fractions(float(up), float(down), counter_max)
+        assert rise >= 1 and fall >= 1 and b >= 1
+        assert b == 1 or (rise + fall - 1) * b <= counter_max
+        # Each half is read to within one unit of its denominator.
+        assert abs(rise / b - up) <= 1 / b and abs(fall / b - down) <= 1 / b

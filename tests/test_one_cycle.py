@@ -1,0 +1,81 @@
+"""Mode "one_cycle" in training: the final rate holds past `total_steps`, and a
+saved run resumes where it stopped."""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from clr_optimizers import OPTIMIZERS, SGD, Adam
+
+ONE = {"mode": "one_cycle", "max_lr": 0.1, "total_steps": 20}
+
+
+def test_final_rate_and_top_momentum_hold_past_total_steps():
+    opt = SGD(clr={**ONE, "momentum": (0.85, 0.95)})
+    rates = opt.learning_rates(100)
+    final = np.float32(0.1 / 25 / 1e4)
+    assert np.all(rates[19:] == rates[19])
+    assert rates[19] == pytest.approx(final, rel=1e-6)
+    assert np.all(opt.momentum_values(100)[19:] == np.float32(0.95))
+    # The rate falls all the way to the final one, never below it.
+    assert np.all(np.diff(rates[5:20]) < 0) and rates.min() == rates[19]
+
+
+@pytest.mark.parametrize("Opt", OPTIMIZERS, ids=lambda o: o.__name__)
+def test_training_past_total_steps_keeps_the_final_rate(Opt):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    opt = Opt(clr={**ONE, "total_steps": 6, "pct_start": 0.5})
+    model.compile(optimizer=opt, loss="mse")
+    history = model.fit(
+        np.ones((16, 2)), np.ones((16, 1)), batch_size=2, epochs=2, verbose=0
+    )
+    assert np.isfinite(history.history["loss"]).all()
+    assert opt.get_config()["iterations"] == 16
+    assert opt.current_lr == pytest.approx(0.1 / 25 / 1e4, rel=1e-6)
+
+
+def test_assigning_the_learning_rate_moves_start_and_final_rate():
+    opt = SGD(clr=ONE)
+    opt.learning_rate = 0.002
+    rates = opt.learning_rates(20)
+    assert rates[0] == pytest.approx(0.002)
+    assert rates[19] == pytest.approx(0.002 / 1e4, rel=1e-6)
+    assert rates.max() <= np.float32(0.1)
+
+
+def test_saved_run_resumes_the_one_cycle(tmp_path):
+    clr = {**ONE, "total_steps": 24, "three_phase": True, "momentum": (0.85, 0.95)}
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(48, 3)), rng.normal(size=(48, 1))
+
+    def model_with(opt):
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        model.set_weights([np.full((3, 1), 0.1), np.zeros(1)])
+        model.compile(optimizer=opt, loss="mse")
+        return model
+
+    whole = model_with(Adam(clr=clr))
+    whole.fit(x, y, batch_size=2, shuffle=False, verbose=0)
+
+    half = model_with(Adam(clr=clr))
+    half.fit(x[:22], y[:22], batch_size=2, shuffle=False, verbose=0)
+    half.save(tmp_path / "half.keras")
+    loaded = keras.models.load_model(tmp_path / "half.keras")
+    assert loaded.optimizer.clr == half.optimizer.clr
+    assert loaded.optimizer.get_config() == half.optimizer.get_config()
+    loaded.fit(x[22:], y[22:], batch_size=2, shuffle=False, verbose=0)
+    for got, want in zip(loaded.get_weights(), whole.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    assert loaded.optimizer.current_lr == whole.optimizer.current_lr
+    assert loaded.optimizer.current_momentum == whole.optimizer.current_momentum
+
+
+def test_config_records_the_start_rate_that_div_factor_gave():
+    opt = SGD(clr={**ONE, "div_factor": 10})
+    config = opt.get_config()
+    assert config["learning_rate"] == 0.01
+    assert "div_factor" not in config["clr"]
+    clone = SGD.from_config(config)
+    np.testing.assert_array_equal(clone.learning_rates(30), opt.learning_rates(30))
+    assert float(ops.convert_to_numpy(clone.learning_rate)) == pytest.approx(0.01)
