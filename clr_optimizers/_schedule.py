@@ -205,10 +205,14 @@ def _one_cycle(step, base_lr, clr: CyclicalConfig):
     rate = weight = None
     begin = 0.0
     for end, rate_from, rate_to, weight_from, weight_to in phases:
+        end = float(end)  # a Python int past 32 bits would not convert
         # The shares of the phase done and left, each computed directly so
         # that the rate near either end keeps its relative precision.
         length = 1.0 / (end - begin)
-        done, left = (n - begin) * length, (end - n) * length
+        # Clipped: rounding the phase's ends to float32 could take a very
+        # short phase's shares a little past [0, 1].
+        done = ops.clip((n - begin) * length, 0.0, 1.0)
+        left = ops.clip((end - n) * length, 0.0, 1.0)
         if clr.anneal_strategy == "cos":  # (1 -+ cos(pi done)) / 2
             done = ops.square(ops.sin((0.5 * math.pi) * done))
             left = ops.square(ops.sin((0.5 * math.pi) * left))

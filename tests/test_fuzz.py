@@ -23,6 +23,7 @@ VALID_EXAMPLES = 300
 INVALID_EXAMPLES = 500
 SETTINGS = dict(
     derandomize=True,
+    database=None,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )

@@ -79,3 +79,23 @@ def test_config_records_the_start_rate_that_div_factor_gave():
     clone = SGD.from_config(config)
     np.testing.assert_array_equal(clone.learning_rates(30), opt.learning_rates(30))
     assert float(ops.convert_to_numpy(clone.learning_rate)) == pytest.approx(0.01)
+
+
+def test_very_short_phases_and_long_plans_stay_within_bounds():
+    # A warm-up ending 3e-5 of an update before the last: rounding its end to
+    # float32 must not take the rate past its bounds.
+    opt = SGD(
+        learning_rate=1.0,
+        clr={
+            **ONE,
+            "max_lr": 1.0,
+            "total_steps": 3,
+            "pct_start": 0.99999,
+            "anneal_strategy": "linear",
+            "final_div_factor": 1.0,
+        },
+    )
+    np.testing.assert_array_equal(opt.learning_rates(5), np.ones(5))
+    # A plan longer than a 32-bit counter holds.
+    opt = SGD(clr={**ONE, "total_steps": 2**31 + 1, "pct_start": 0.5})
+    assert opt.learning_rates(2)[0] == pytest.approx(0.1 / 25)
