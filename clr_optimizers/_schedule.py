@@ -147,15 +147,17 @@ def schedule(
     triangular = clr.mode == "triangular"
     (q, carry), u = cycle_position(step, period, b, limit, with_cycles=not triangular)
     # 1 - x of the paper: u / rise while rising, (period - u) / fall after.
+    # Divided, not multiplied by a reciprocal: a correctly rounded quotient of
+    # two float32 values x <= a is at most 1, so the rate never passes max_lr.
     if rise == fall and period <= limit:  # (a - |u - a|) / a, cheaper
-        triangle = ops.cast(rise - abs(u - rise), "float32") * (1.0 / rise)
+        triangle = ops.cast(rise - abs(u - rise), "float32") / float(rise)
     else:
         if period > limit:  # then u <= limit < period
             left = ops.cast(limit - u, "float32") + float(period - limit)
         else:
             left = ops.cast(period - u, "float32")
-        rising = ops.cast(u, "float32") * (1.0 / rise)
-        triangle = ops.minimum(rising, left * (1.0 / fall))
+        rising = ops.cast(u, "float32") / float(rise)
+        triangle = ops.minimum(rising, left / float(fall))
     if triangular:
         return base_n + (clr.max_lr - base_n) * triangle, triangle
 
@@ -216,6 +218,11 @@ def _one_cycle(step, base_lr, clr: CyclicalConfig):
         if clr.anneal_strategy == "cos":  # (1 -+ cos(pi done)) / 2
             done = ops.square(ops.sin((0.5 * math.pi) * done))
             left = ops.square(ops.sin((0.5 * math.pi) * left))
+        # The two shares sum to 1 up to rounding, which for a phase shorter
+        # than float32 resolves at its update count is not negligible: make
+        # them sum to 1, so that the rate stays between the phase's ends.
+        whole = done + left
+        done, left = done / whole, left / whole
         phase_rate = rate_from * left + rate_to * done
         phase_weight = weight_from * left + weight_to * done
         if rate is None:
