@@ -277,10 +277,7 @@ def main(argv=None):
                 "over_stock": {name: med[name] / med["stock"] for name in others},
                 "optimizer_variables": variables,
                 "model_variables": parameters,
-                "extra_variables_per_model_variable": (
-                    variables["clr"] - variables["stock"]
-                )
-                / parameters,
+                "extra_optimizer_variables": variables["clr"] - variables["stock"],
             }
             results.append(row)
             print(
@@ -304,9 +301,11 @@ def main(argv=None):
             f"{med['torch.optim'] * 1e3:.3f} ms, with CyclicLR "
             f"{med['torch.optim + CyclicLR'] * 1e3:.3f} ms, ratio {ratio:.3f}"
         )
-    extra = {r["extra_variables_per_model_variable"] for r in results}
+    extra = {r["extra_optimizer_variables"] for r in results}
     print(
-        "\nOptimizer variables added per model variable by clr: "
+        "\nOptimizer variables added by clr, for models of "
+        + ", ".join(str(p) for p in sorted({r["model_variables"] for r in results}))
+        + " variables: "
         + ", ".join(f"{e:g}" for e in sorted(extra))
     )
     worst = max(results, key=lambda r: r["clr_over_stock"])

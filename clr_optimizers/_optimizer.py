@@ -11,17 +11,19 @@ value while the rule runs.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import inspect
 import math
 import numbers
 import operator
+import warnings
 
 import keras
 import numpy as np
 from keras import ops
 
-from clr_optimizers._config import check_number, normalize_clr
+from clr_optimizers._config import FLOAT32_MAX, check_number, normalize_clr
 from clr_optimizers._schedule import decayed_rate, int_max, schedule, step_fractions
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
@@ -198,6 +200,21 @@ class CyclicalOptimizer:
         kwargs["learning_rate"] = learning_rate
         super().__init__(*args, **kwargs)
         self._clr_config = clr_config
+        # The top of the cycle, in a variable so that assigning the learning
+        # rate can rescale the schedule (see the `learning_rate` setter). It
+        # joins `variables` when the optimizer is built, after the variables
+        # of 0.1.0's layout, which had none.
+        self._max_lr = None
+        if clr_config is not None:
+            with keras.name_scope(self.name, caller=self):
+                max_lr = keras.Variable(
+                    clr_config.max_lr,
+                    name="max_learning_rate",
+                    dtype=self._learning_rate.dtype,
+                    trainable=False,
+                    aggregation="only_first_replica",
+                )
+            object.__setattr__(self, "_max_lr", max_lr)
         self._fraction = None
         if clr_config is not None and not one_cycle:
             counter_max = int_max(self._iterations.dtype)
@@ -221,15 +238,39 @@ class CyclicalOptimizer:
             self._check_scale_fn()
 
     def load_own_variables(self, store):
-        # Keras skips every variable of an optimizer that is not built yet
-        # (a pickled or separately saved optimizer). Restore the counter and
-        # the base rate now, and the slot variables once it is built.
-        if self.built or len(store.keys()) <= len(self.variables):
-            return super().load_own_variables(store)
         values = [store[str(i)] for i in range(len(store.keys()))]
-        for variable, value in zip(self.variables, values):
+        if not self.built and len(values) > len(self.variables):
+            # Keras skips every variable of an optimizer that is not built
+            # yet (a pickled or separately saved optimizer). Restore the
+            # counter and the base rate now, and the rest once it is built.
+            for variable, value in zip(self.variables, values):
+                variable.assign(value)
+            self._pending_values = values
+            return
+        self._restore(values)
+
+    def _restore(self, values):
+        variables = self.variables
+        if (
+            self._max_lr is not None
+            and self._momentum_variable is None
+            and self.built
+            and len(values) == len(variables) - 1
+        ):
+            # The stock layout, without `max_lr`: saved by 0.1.0 (which kept
+            # `max_lr` only in the config, which has already set it here) or
+            # by the stock class. 0.1.0 had no cycled momentum.
+            variables = [v for v in variables if v is not self._max_lr]
+        if len(values) != len(variables):
+            warnings.warn(
+                f"Skipping variable loading for optimizer '{self.name}', "
+                f"because it has {len(variables)} variables whereas the saved "
+                f"optimizer has {len(values)} variables.",
+                stacklevel=3,
+            )
+            return
+        for variable, value in zip(variables, values):
             variable.assign(value)
-        self._pending_values = values
 
     def build(self, variables):
         super().build(variables)
@@ -247,10 +288,13 @@ class CyclicalOptimizer:
                     name=f"cycled_{self._momentum_argument}",
                     largest=self._clr_config.momentum[1],
                 )
+        if self._max_lr is not None and all(
+            v is not self._max_lr for v in self._variables
+        ):
+            self._track_variable(self._max_lr)
         pending, self._pending_values = self._pending_values, None
-        if pending is not None and len(pending) == len(self.variables):
-            for variable, value in zip(self.variables, pending):
-                variable.assign(value)
+        if pending is not None:
+            self._restore(pending)
 
     def _check_scale_fn(self):
         counter_max = int_max(self._iterations.dtype)
@@ -285,6 +329,7 @@ class CyclicalOptimizer:
                 self._scale_fn,
                 self._decay,
                 self._fraction,
+                self._max_lr,
             )
             return rate, weight if self._momentum_argument else None
         if self._decay:
@@ -349,21 +394,65 @@ class CyclicalOptimizer:
 
     @property
     def learning_rate(self):
-        """The rate of the next update. Assigning a number sets the base rate
-        (the floor of the cycle; in mode "one_cycle" the start, which also
-        moves the final rate), which must stay between 0 and `max_lr`."""
+        """The rate of the next update.
+
+        With `clr` or `decay`, assigning a positive number `v` rescales the
+        whole schedule (the floor and `max_lr`; in mode "one_cycle" the start,
+        peak and final rate) by `v / learning_rate`, so that the next update
+        uses `v`; the position in the cycle and the momentum are unchanged.
+        This is what `ReduceLROnPlateau` and `LearningRateScheduler` do.
+        Assign between updates (as callbacks do), not inside a compiled
+        function: the setter reads the counter.
+        """
         return _STOCK_LEARNING_RATE.fget(self)
 
     @learning_rate.setter
     def learning_rate(self, value):
-        if self._clr_config is not None and not callable(value):
-            value = check_number("learning_rate", value, positive=False)
-            if np.float32(value) > np.float32(self._clr_config.max_lr):
+        if not self._has_own_schedule:
+            _STOCK_LEARNING_RATE.fset(self, value)
+            return
+        if callable(value):
+            raise TypeError(
+                "With `clr` or `decay` the optimizer computes its own schedule; "
+                "assign a number (it rescales the schedule), not a schedule or "
+                f"a function. Received: learning_rate={value!r}."
+            )
+        if (ops.is_tensor(value) or isinstance(value, np.ndarray)) and not len(
+            ops.shape(value)
+        ):
+            value = float(ops.convert_to_numpy(value))
+        current = float(ops.convert_to_numpy(self._rate_at(self.iterations)))
+        if isinstance(value, numbers.Real) and value == current:
+            return  # also at a rate of 0, which no rescaling can change
+        value = check_number("learning_rate", value)
+        if current == 0:
+            raise ValueError(
+                "Assigning the learning rate rescales the schedule so that the "
+                "next update uses the new rate, but the next update's rate is 0 "
+                "(the floor of the cycle is 0, and the cycle is at it): no "
+                f"rescaling gives it {value}. Received: learning_rate={value}."
+            )
+        factor = value / current
+        bounds = [self._learning_rate]
+        if self._max_lr is not None:
+            bounds.append(self._max_lr)
+        old = [float(ops.convert_to_numpy(bound)) for bound in bounds]
+        new = [bound * factor for bound in old]
+        for before, after in zip(old, new):
+            if after > FLOAT32_MAX or (before > 0 and np.float32(after) == 0):
                 raise ValueError(
-                    "`learning_rate` is the floor of the cycle and must not exceed "
-                    f"`clr['max_lr']`={self._clr_config.max_lr}. Received: {value}."
+                    f"Assigning the learning rate {value} multiplies the "
+                    f"schedule by {factor:.4g}, which takes its bounds "
+                    f"({', '.join(f'{b:.4g}' for b in old)}) outside float32's "
+                    f"range. Received: learning_rate={value}."
                 )
-        _STOCK_LEARNING_RATE.fset(self, value)
+        for bound, after in zip(bounds, new):
+            bound.assign(after)
+        if self._clr_config is None:
+            return
+        # Reported, like the floor, as the shortest float of the value used.
+        max_lr = _shortest_float(self._max_lr)
+        self._clr_config = dataclasses.replace(self._clr_config, max_lr=max_lr)
 
     def learning_rates(self, updates: int) -> np.ndarray:
         """The rate of each of the first `updates` updates, without training.
@@ -396,7 +485,16 @@ class CyclicalOptimizer:
     @property
     def clr(self) -> dict | None:
         """The normalised `clr` dict, every default filled in (`None` without)."""
-        return None if self._clr_config is None else self._clr_config.to_dict()
+        if self._clr_config is None:
+            return None
+        config = self._clr_config.to_dict()
+        # `max_lr` as the training step uses it: an assignment rescales it,
+        # and restored state (a backup loaded into an optimizer built from
+        # the original arguments) can differ from the arguments.
+        used = np.float32(ops.convert_to_numpy(self._max_lr))
+        if used != np.float32(config["max_lr"]):
+            config["max_lr"] = _shortest_float(used)
+        return config
 
     @property
     def decay(self) -> float:

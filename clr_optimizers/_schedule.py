@@ -119,6 +119,7 @@ def schedule(
     scale_fn: Callable | None = None,
     decay: float = 0.0,
     fraction: tuple[int, int, int] | None = None,
+    max_lr=None,
 ):
     """The learning rate of the update that follows `step` applied updates,
     and where that update stands between the cycle's floor and its peak.
@@ -132,13 +133,17 @@ def schedule(
         fraction: `step_fractions(*clr.half_cycles, int_max(step.dtype))`, if
             already known (computing it is plain Python, best kept out of a
             traced step).
+        max_lr: The top of the cycle, if not `clr.max_lr` (a float32 tensor
+            or variable: the optimizer keeps it in one, so that assigning its
+            learning rate can rescale the cycle).
 
     Returns:
         Two float32 tensors: the rate, and the weight `w` in [0, 1] that sets
         a cycled momentum to `highest - (highest - lowest) * w`.
     """
+    peak = clr.max_lr if max_lr is None else ops.cast(max_lr, "float32")
     if clr.mode == "one_cycle":
-        return _one_cycle(step, base_lr, clr)
+        return _one_cycle(step, base_lr, peak, clr)
     base_n = decayed_rate(step, base_lr, decay)
 
     limit = int_max(step.dtype)
@@ -159,7 +164,7 @@ def schedule(
         rising = ops.cast(u, "float32") / float(rise)
         triangle = ops.minimum(rising, left / float(fall))
     if triangular:
-        return base_n + (clr.max_lr - base_n) * triangle, triangle
+        return base_n + (peak - base_n) * triangle, triangle
 
     # Completed cycles, as a float (the scale's argument) and, for restarts,
     # modulo `restart_every` in integers that stay small.
@@ -181,10 +186,10 @@ def schedule(
     else:  # exp_range: gamma**n, with log(gamma) rounded once, not gamma
         scale = ops.exp(step_in_run * math.log(clr.gamma))
     height = triangle * scale
-    return base_n + (clr.max_lr - base_n) * height, height
+    return base_n + (peak - base_n) * height, height
 
 
-def _one_cycle(step, base_lr, clr: CyclicalConfig):
+def _one_cycle(step, base_lr, peak, clr: CyclicalConfig):
     """Mode "one_cycle", phase by phase as PyTorch's `OneCycleLR` defines it;
     from `total_steps - 1` updates on, the final rate holds."""
     last = clr.total_steps - 1
@@ -192,7 +197,7 @@ def _one_cycle(step, base_lr, clr: CyclicalConfig):
         step = ops.minimum(step, last)
     n = ops.cast(step, "float32")
     start = ops.cast(base_lr, "float32")
-    peak, final = clr.max_lr, start / clr.final_div_factor
+    final = start / clr.final_div_factor
     warm_up_end = clr.pct_start * clr.total_steps - 1
     # (last update of the phase, rate from, rate to, weight from, weight to)
     if clr.three_phase:
@@ -232,8 +237,3 @@ def _one_cycle(step, base_lr, clr: CyclicalConfig):
             weight = ops.where(n > begin, phase_weight, weight)
         begin = end
     return rate, weight
-
-
-def cyclical_rate(step, base_lr, clr: CyclicalConfig, *args, **kwargs):
-    """The learning rate alone of `schedule`."""
-    return schedule(step, base_lr, clr, *args, **kwargs)[0]

@@ -36,7 +36,7 @@ def test_overhead_quick(tmp_path):
     assert modes == expected
     assert result["backend"] == BACKEND
     for row in result["keras_results"]:
-        assert row["extra_variables_per_model_variable"] == 0
+        assert row["extra_optimizer_variables"] == 1  # max_lr, whatever the model
         assert set(row["over_stock"]) == contenders
         assert all(ratio > 0 for ratio in row["over_stock"].values())
 

@@ -94,18 +94,6 @@ def test_decay_with_a_cycle_in_the_update():
     np.testing.assert_allclose(sgd_steps(opt, 10), expected, rtol=1e-6)
 
 
-def test_assigning_learning_rate_sets_the_floor_within_bounds():
-    opt = SGD(learning_rate=1, clr={"max_lr": 5, "step_size": 4})
-    opt.learning_rate = 3
-    assert opt.get_config()["learning_rate"] == 3.0
-    assert opt.learning_rates(5).tolist() == [3, 3.5, 4, 4.5, 5]
-    with pytest.raises(ValueError, match="must not exceed `clr\\['max_lr'\\]`"):
-        opt.learning_rate = 6
-    with pytest.raises(ValueError, match="0 or greater"):
-        opt.learning_rate = -1
-    assert SGD.from_config(opt.get_config()).clr == opt.clr
-
-
 def test_lr_alias_int_rates_and_positional_learning_rate():
     assert SGD(lr=1).get_config()["learning_rate"] == 1.0
     assert SGD(0.5).get_config()["learning_rate"] == 0.5

@@ -8,7 +8,7 @@ import pytest
 from conftest import BACKEND, COUNTER_MAX, reference_rates, step_fraction
 from scale_functions import inverse_cycle, slow_decay
 
-from clr_optimizers import SGD
+from clr_optimizers import SGD, Adam
 from clr_optimizers._schedule import step_fractions
 
 
@@ -311,3 +311,25 @@ def test_step_fractions_keep_every_product_within_the_counter(counter_max):
         assert b == 1 or (rise + fall - 1) * b <= counter_max
         # Each half is read to within one unit of its denominator.
         assert abs(rise / b - up) <= 1 / b and abs(fall / b - down) <= 1 / b
+
+
+def test_the_peak_of_a_long_cycle_is_max_lr_and_the_lowest_momentum_exactly():
+    # For this half cycle, u * float32(1 / a) rounds to 1 ulp above 1 at the
+    # peak: the rate came out above max_lr and a momentum with lowest 0 at
+    # -6e-8. The triangle is now the quotient u / a, at most 1.
+    s = 226_352_905
+    opt = Adam(
+        learning_rate=0.001,
+        clr={
+            "max_lr": 0.01,
+            "step_size": s,
+            "momentum": (0.0, 0.5),
+            "scale_fn": "clr_tests>inverse_cycle",
+        },
+    )
+    for n in (s - 1, s, s + 1):
+        opt.iterations.assign(n + 1)  # current_lr: the rate at n applied
+        assert opt.current_lr <= np.float32(0.01)
+        assert opt.current_momentum >= 0.0
+    opt.iterations.assign(s + 1)
+    assert (opt.current_lr, opt.current_momentum) == (np.float32(0.01), 0.0)

@@ -1,0 +1,336 @@
+"""Assigning `optimizer.learning_rate` (as `ReduceLROnPlateau` and
+`LearningRateScheduler` do) rescales the whole schedule so that the next
+update uses the assigned rate."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+from conftest import reference_rate
+from keras import ops
+
+from clr_optimizers import SGD, Adam, Nadam
+
+# Floor 1, peak 5, 3 updates per half cycle: rates 1, 2.33, 3.67, 5, 3.67, ...
+CLR = {"max_lr": 5.0, "step_size": 3}
+UPDATES_PER_EPOCH = 4
+
+
+def test_assigning_scales_floor_and_peak_by_hand():
+    opt = SGD(learning_rate=1, clr={"max_lr": 5, "step_size": 4})
+    opt.iterations.assign(2)
+    assert float(opt.learning_rate) == 3.0  # the rate of update 3
+    opt.learning_rate = 1.5  # half of it: floor 0.5, peak 2.5
+    assert float(opt.learning_rate) == 1.5
+    assert opt.get_config()["learning_rate"] == 0.5
+    assert opt.clr["max_lr"] == 2.5
+    assert opt.learning_rates(6).tolist() == [0.5, 1, 1.5, 2, 2.5, 2]
+    # The config round trip keeps the rescaled schedule.
+    again = SGD.from_config(opt.get_config())
+    assert again.learning_rates(6).tolist() == [0.5, 1, 1.5, 2, 2.5, 2]
+
+
+@pytest.mark.parametrize(
+    ("make", "at"),
+    [
+        (lambda: SGD(learning_rate=0.01, clr={"max_lr": 0.06, "step_size": 5}), 7),
+        (
+            lambda: Adam(
+                learning_rate=0.001,
+                clr={
+                    "max_lr": 0.01,
+                    "step_size_up": 2,
+                    "step_size_down": 7,
+                    "mode": "triangular2",
+                    "momentum": (0.85, 0.95),
+                },
+            ),
+            12,
+        ),
+        (
+            lambda: SGD(
+                learning_rate=0.01,
+                clr={"max_lr": 0.1, "step_size": 4, "mode": "exp_range", "gamma": 0.9},
+                decay=0.01,
+            ),
+            9,
+        ),
+        (
+            lambda: Nadam(
+                clr={
+                    "mode": "one_cycle",
+                    "max_lr": 0.02,
+                    "total_steps": 30,
+                    "three_phase": True,
+                    "momentum": (0.8, 0.9),
+                }
+            ),
+            11,
+        ),
+        (lambda: SGD(learning_rate=0.1, decay=0.05), 6),
+    ],
+    ids=["triangular", "asymmetric_momentum", "exp_range_decay", "one_cycle", "decay"],
+)
+def test_assigning_multiplies_every_rate_and_keeps_the_momentum(make, at):
+    opt = make()
+    before = opt.learning_rates(40)
+    momentum = opt.momentum_values(40) if opt.current_momentum is not None else None
+    opt.iterations.assign(at)
+    target = 0.37 * before[at]
+    opt.learning_rate = target
+    assert float(opt.learning_rate) == pytest.approx(target, rel=1e-6)
+    np.testing.assert_allclose(opt.learning_rates(40), before * 0.37, rtol=2e-6)
+    if momentum is not None:
+        np.testing.assert_array_equal(opt.momentum_values(40), momentum)
+    assert opt.iterations == at  # the position in the cycle is unchanged
+
+
+def linear_model(optimizer):
+    """w of a 1 x 1 kernel, loss w * x with x = 1: SGD takes w down by the
+    rate of each update, so w = -(sum of the rates used)."""
+    model = keras.Sequential(
+        [
+            keras.Input((1,)),
+            keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros"),
+        ]
+    )
+    model.compile(optimizer=optimizer, loss=mean_prediction)
+    return model
+
+
+def mean_prediction(y_true, y_pred):
+    return ops.mean(y_pred)
+
+
+class RecordRates(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.rates = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.rates.append(self.model.optimizer.current_lr)
+
+
+def fit(model, epochs, *callbacks):
+    record = RecordRates()
+    x = np.ones((UPDATES_PER_EPOCH, 1), "float32")
+    model.fit(
+        x,
+        np.zeros_like(x),
+        batch_size=1,
+        epochs=epochs,
+        shuffle=False,
+        verbose=0,
+        callbacks=[*callbacks, record],
+    )
+    weight = float(ops.convert_to_numpy(model.layers[0].kernel)[0, 0])
+    return np.array(record.rates), weight
+
+
+def expected_rates(epochs, factor_of_epoch):
+    """The documented schedule of `CLR` from floor 1, multiplied in epoch `e`
+    by `factor_of_epoch(e)`."""
+    return np.array(
+        [
+            factor_of_epoch(n // UPDATES_PER_EPOCH)
+            * reference_rate(n, base=1.0, max_lr=5.0, step_size=3)
+            for n in range(epochs * UPDATES_PER_EPOCH)
+        ]
+    )
+
+
+def test_reduce_lr_on_plateau_halves_the_cycle_through_fit():
+    # The loss falls every epoch, so in mode "max" epoch 1 is the best and
+    # each later epoch is a plateau: with patience 0 the callback halves the
+    # rate at the end of epochs 2 to 6.
+    plateau = keras.callbacks.ReduceLROnPlateau(
+        monitor="loss", mode="max", factor=0.5, patience=0
+    )
+    model = linear_model(SGD(learning_rate=1.0, clr=CLR))
+    rates, weight = fit(model, 6, plateau)
+    expected = expected_rates(6, lambda e: 0.5 ** max(0, e - 1))
+    np.testing.assert_allclose(rates, expected, rtol=1e-6)
+    assert weight == pytest.approx(-expected.sum(), rel=1e-6)
+    assert model.optimizer.get_config()["learning_rate"] == 0.5**5
+    assert model.optimizer.clr["max_lr"] == 5.0 * 0.5**5
+
+
+def test_learning_rate_scheduler_scales_the_cycle_through_fit():
+    # At the start of each epoch: 0.9 times the rate of the next update.
+    scheduler = keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.9)
+    model = linear_model(SGD(learning_rate=1.0, clr=CLR))
+    rates, weight = fit(model, 5, scheduler)
+    expected = expected_rates(5, lambda e: 0.9 ** (e + 1))
+    np.testing.assert_allclose(rates, expected, rtol=2e-6)
+    assert weight == pytest.approx(-expected.sum(), rel=1e-6)
+
+
+def test_learning_rate_scheduler_sets_the_first_rate_of_each_epoch():
+    wanted = [2.0, 1.0, 0.5]
+    scheduler = keras.callbacks.LearningRateScheduler(lambda epoch: wanted[epoch])
+    model = linear_model(SGD(learning_rate=1.0, clr=CLR))
+    rates, _ = fit(model, 3, scheduler)
+    firsts = rates[::UPDATES_PER_EPOCH]
+    np.testing.assert_allclose(firsts, wanted, rtol=1e-6)
+    # Within the epoch the cycle keeps its shape: rate / documented rate is
+    # constant.
+    shape = expected_rates(3, lambda e: 1.0)
+    ratios = (rates / shape).reshape(3, UPDATES_PER_EPOCH)
+    np.testing.assert_allclose(ratios, ratios[:, :1].repeat(4, axis=1), rtol=2e-6)
+
+
+def test_assigning_through_a_loss_scale_optimizer():
+    inner = SGD(learning_rate=1.0, clr=CLR)
+    outer = keras.optimizers.LossScaleOptimizer(inner)
+    outer.learning_rate = 0.25
+    np.testing.assert_allclose(
+        inner.learning_rates(4), [0.25, 7 / 12, 11 / 12, 1.25], rtol=1e-6
+    )
+
+
+def test_saved_after_a_reduction_the_model_continues_the_reduced_cycle(tmp_path):
+    model = linear_model(SGD(learning_rate=1.0, clr=CLR))
+    model.optimizer.learning_rate = 0.5  # floor 0.5, peak 2.5
+    fit(model, 1)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(
+        tmp_path / "m.keras", custom_objects={"mean_prediction": mean_prediction}
+    )
+    continued, _ = fit(loaded, 1)
+    expected = expected_rates(2, lambda e: 0.5)[UPDATES_PER_EPOCH:]
+    np.testing.assert_allclose(continued, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "words"),
+    [
+        (lambda step: 0.1, TypeError, "assign a number"),
+        (
+            keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9),
+            TypeError,
+            "not a schedule",
+        ),
+        ("0.1", TypeError, "must be a number"),
+        (0.0, ValueError, "greater than 0"),
+        (-1.0, ValueError, "greater than 0"),
+        (math.nan, ValueError, "finite"),
+        (math.inf, ValueError, "finite"),
+        (1e38, ValueError, "outside float32's range"),
+        (1e-47, ValueError, "outside float32's range"),  # max_lr would be 0
+    ],
+)
+def test_bad_assignments_are_refused_and_change_nothing(value, error, words):
+    opt = SGD(learning_rate=1e-3, clr={"max_lr": 0.06, "step_size": 4})
+    before = opt.learning_rates(8)
+    with pytest.raises(error, match=words):
+        opt.learning_rate = value
+    np.testing.assert_array_equal(opt.learning_rates(8), before)
+
+
+def test_decay_alone_is_rescaled_within_float32():
+    opt = SGD(learning_rate=1e-3, decay=0.5)
+    opt.iterations.assign(10**6)
+    with pytest.raises(ValueError, match="outside float32's range"):
+        opt.learning_rate = 1e33
+    opt.learning_rate = 2 * float(opt.learning_rate)
+    assert opt.get_config()["learning_rate"] == pytest.approx(2e-3, rel=1e-6)
+
+
+def test_tensors_and_arrays_of_one_number_can_be_assigned():
+    opt = SGD(learning_rate=1.0, clr={"max_lr": 5.0, "step_size": 4})
+    opt.learning_rate = ops.convert_to_tensor(0.5)
+    assert opt.clr["max_lr"] == 2.5
+    opt.learning_rate = np.array(0.25)
+    assert opt.clr["max_lr"] == 1.25
+    with pytest.raises(TypeError, match="must be a number"):
+        opt.learning_rate = np.array([0.1, 0.2])
+
+
+def test_a_zero_next_rate_cannot_be_rescaled():
+    opt = SGD(learning_rate=0.0, clr={"max_lr": 0.06, "step_size": 4})
+    with pytest.raises(ValueError, match="next update's rate is 0"):
+        opt.learning_rate = 0.01
+    opt.learning_rate = 0.0  # the rate it has: nothing to do
+    scheduler = keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr)
+    fit(linear_model(opt), 2, scheduler)  # as at every epoch start
+    opt.iterations.assign(2)  # halfway up: 0.03
+    opt.learning_rate = 0.015
+    assert opt.clr["max_lr"] == pytest.approx(0.03, rel=1e-7)
+    assert opt.get_config()["learning_rate"] == 0.0
+
+
+def test_without_a_schedule_assigning_is_stock():
+    opt = SGD(learning_rate=0.1)
+    opt.learning_rate = 0.3
+    assert opt.get_config()["learning_rate"] == pytest.approx(0.3)
+    opt.learning_rate = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9)
+    assert float(opt.learning_rate) == pytest.approx(0.1)
+
+
+def test_the_state_is_the_stock_state_then_the_cycled_momentum_then_max_lr():
+    stock = keras.optimizers.Adam()
+    ours = Adam(clr={"max_lr": 0.01, "step_size": 4, "momentum": (0.85, 0.95)})
+    plain = Adam(clr={"max_lr": 0.01, "step_size": 4})
+    variables = [keras.Variable(np.zeros((2, 3), "float32"), name="w")]
+    for opt in (stock, ours, plain):
+        opt.build(variables)
+    names = [v.name for v in stock.variables]
+    assert [v.name for v in plain.variables] == names + ["max_learning_rate"]
+    assert [v.name for v in ours.variables] == names + [
+        "cycled_beta_1",
+        "max_learning_rate",
+    ]
+    # Not built yet: the counter and the base rate only, as in 0.1.0.
+    assert len(Adam(clr={"max_lr": 0.01, "step_size": 4}).variables) == 2
+
+
+def test_a_backup_restores_the_rescaled_cycle_into_a_fresh_optimizer(tmp_path):
+    backup = str(tmp_path / "backup")
+    plateau = keras.callbacks.ReduceLROnPlateau(
+        monitor="loss", mode="max", factor=0.5, patience=0
+    )
+    first = linear_model(SGD(learning_rate=1.0, clr=CLR))
+    restore = keras.callbacks.BackupAndRestore(backup, delete_checkpoint=False)
+    fit(first, 3, plateau, restore)
+    # Halved at the end of epochs 2 and 3. A new process would build the
+    # optimizer from the original arguments; the backup brings the rescaled
+    # floor and peak, and training goes on with them.
+    again = linear_model(SGD(learning_rate=1.0, clr=CLR))
+    resumed = keras.callbacks.BackupAndRestore(backup)
+    rates, _ = fit(again, 4, resumed)  # epochs 1 to 3 are in the backup
+    expected = expected_rates(4, lambda e: 0.25)[3 * UPDATES_PER_EPOCH :]
+    np.testing.assert_allclose(rates, expected, rtol=1e-6)
+    assert again.optimizer.clr["max_lr"] == 1.25
+    assert again.optimizer.get_config()["learning_rate"] == 0.25
+    # A later assignment rescales the restored bounds.
+    again.optimizer.learning_rate = 2 * float(again.optimizer.learning_rate)
+    assert again.optimizer.clr["max_lr"] == 2.5
+    assert again.optimizer.get_config()["learning_rate"] == 0.5
+
+
+def test_state_saved_without_a_cycled_momentum_does_not_load_into_one(tmp_path):
+    model = linear_model(Adam(learning_rate=0.5, clr=CLR))
+    fit(model, 1)
+    model.save_weights(tmp_path / "w.weights.h5")
+    other = linear_model(Adam(learning_rate=0.5, clr={**CLR, "momentum": (0.8, 0.9)}))
+    fit(other, 1)
+    before = [v.numpy() for v in other.optimizer.variables]
+    with pytest.warns(UserWarning, match="Skipping variable loading"):
+        other.load_weights(tmp_path / "w.weights.h5")
+    for got, want in zip(other.optimizer.variables, before, strict=True):
+        np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_stock_state_loads_into_a_cyclical_optimizer(tmp_path):
+    # The stock layout (also 0.1.0's): max_lr stays as the arguments set it.
+    stock = linear_model(keras.optimizers.Adam(learning_rate=0.5))
+    x = np.ones((UPDATES_PER_EPOCH, 1), "float32")
+    stock.fit(x, np.zeros_like(x), batch_size=1, verbose=0)
+    stock.save_weights(tmp_path / "w.weights.h5")
+    ours = linear_model(Adam(learning_rate=0.5, clr=CLR))
+    fit(ours, 1)
+    ours.load_weights(tmp_path / "w.weights.h5")
+    for got, want in zip(ours.optimizer.variables, stock.optimizer.variables):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    assert ours.optimizer.clr["max_lr"] == CLR["max_lr"]
