@@ -13,7 +13,9 @@ stock optimizer:
 - callback: the stock optimizer with a per-batch callback that sets the rate
   from a Python counter, the way the 2017 CLR callback worked;
 - keras_schedule: the stock optimizer driven by Keras's own in-graph
-  `CosineDecay` schedule, for what any in-graph schedule costs.
+  `CosineDecay` schedule, for what any in-graph schedule costs;
+- monitor: clr with a `LearningRateMonitor` recording every update's rate,
+  whose cost should be within noise of clr alone.
 
 Also, when PyTorch is installed: plain `torch.optim.SGD` on the same small
 model with and without `torch.optim.lr_scheduler.CyclicLR`, for what a
@@ -108,6 +110,10 @@ def contenders(step_size, optimizer="SGD"):
         "stock": (lambda: stock(BASE_LR), []),
         "clr": (lambda: getattr(clr_optimizers, optimizer)(BASE_LR, clr=clr), []),
         "callback": (lambda: stock(BASE_LR), [CallbackCLR(step_size)]),
+        "monitor": (
+            lambda: getattr(clr_optimizers, optimizer)(BASE_LR, clr=clr),
+            [clr_optimizers.LearningRateMonitor()],
+        ),
         "keras_schedule": (
             lambda: stock(
                 keras.optimizers.schedules.CosineDecay(BASE_LR, decay_steps=step_size)

@@ -9,7 +9,10 @@ model.compile(optimizer=Adam(lr=0.01, clr={"max_lr": 0.06, "step_size": 2000}))
 
 from importlib.metadata import PackageNotFoundError, version
 
-from clr_optimizers._optimizer import CyclicalOptimizer, cyclical
+from clr_optimizers import schedules
+from clr_optimizers._factory import cyclical
+from clr_optimizers._monitor import LearningRateMonitor
+from clr_optimizers._optimizer import CyclicalOptimizer
 from clr_optimizers._plots import plot_schedule
 from clr_optimizers._range_test import RangeTestResult, find_lr
 from clr_optimizers.optimizers import (
@@ -36,6 +39,7 @@ __all__ = [
     "Adam",
     "Adamax",
     "CyclicalOptimizer",
+    "LearningRateMonitor",
     "Nadam",
     "RMSprop",
     "RangeTestResult",
@@ -43,4 +47,5 @@ __all__ = [
     "cyclical",
     "find_lr",
     "plot_schedule",
+    "schedules",
 ]

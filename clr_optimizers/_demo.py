@@ -18,7 +18,8 @@ from clr_optimizers.optimizers import OPTIMIZERS
 
 REFERENCE_LR = 0.01
 REFERENCE_CLR = {"max_lr": 0.06, "step_size": 2000}
-# SPEC.md: every optimizer prints these after each epoch of 1000 updates.
+# The reference notebook's table: every optimizer prints these after each epoch
+# of 1000 updates.
 REFERENCE_TABLE = {
     1000: 0.034975,
     2000: 0.059975,

@@ -7,10 +7,14 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from clr_optimizers.optimizers import SGD
+from clr_optimizers._checks import check_count
+from clr_optimizers._rates import source_of
 
 
-def _figure_and_axes(ax, figsize):
+def _figure_and_axes(ax, figsize, pyplot=False):
+    """`ax` and its figure, or a new figure: a pyplot one (which Jupyter
+    shows at the end of the cell) for functions that return the Axes, a
+    plain `Figure` (shown when returned) for those that return the figure."""
     try:
         from matplotlib.figure import Figure
     except ImportError as error:
@@ -19,34 +23,13 @@ def _figure_and_axes(ax, figsize):
         ) from error
     if ax is not None:
         return ax.figure, ax
+    if pyplot:
+        import matplotlib.pyplot as plt
+
+        figure, ax = plt.subplots(figsize=figsize, layout="constrained")
+        return figure, ax
     figure = Figure(figsize=figsize, layout="constrained")
     return figure, figure.subplots()
-
-
-def _as_optimizer(schedule, learning_rate):
-    if isinstance(schedule, Mapping):
-        if learning_rate is not None:
-            return SGD(learning_rate=learning_rate, clr=dict(schedule))
-        if schedule.get("mode") != "one_cycle":
-            raise ValueError(
-                "`learning_rate` (the bottom of the cycle) is needed to plot a "
-                "`clr` dict; or pass an optimizer."
-            )
-        return SGD(clr=dict(schedule))  # the start is max_lr / div_factor
-    if not hasattr(schedule, "learning_rates"):
-        raise TypeError(
-            "Each schedule must be a `clr` dict or a clr_optimizers optimizer. "
-            f"Received: {schedule!r}."
-        )
-    return schedule
-
-
-def _label(optimizer) -> str:
-    clr = optimizer.clr
-    if clr is None:
-        return type(optimizer).__name__
-    mode = clr.get("mode") or f"scale_fn {clr['scale_fn']}"
-    return f"{type(optimizer).__name__}, {mode}"
 
 
 def plot_schedule(
@@ -56,6 +39,7 @@ def plot_schedule(
     epochs: int | None = None,
     steps_per_epoch: int | None = None,
     learning_rate: float | None = None,
+    decay: float | None = None,
     labels: Sequence[str] | None = None,
     ax=None,
 ):
@@ -65,14 +49,17 @@ def plot_schedule(
     the same colour, against a second axis on the right.
 
     Args:
-        schedules: A clr_optimizers optimizer, a `clr` dict (with
-            `learning_rate`), or a list of them.
+        schedules: A `clr` dict (with `learning_rate`), a clr_optimizers
+            optimizer, a `LearningRateSchedule` (this package's or any
+            other), or a list of them.
         updates: How many updates to show. Or give `epochs` and
             `steps_per_epoch`.
         epochs: With `steps_per_epoch`, the number of epochs to show.
         steps_per_epoch: Updates per epoch; when given, the x axis is in epochs.
         learning_rate: For `clr` dicts, the bottom of the cycle (the start
             of a `one_cycle` dict, which can do without it). Defaults to
+            `None`.
+        decay: For `clr` dicts, time-based decay of the floor. Defaults to
             `None`.
         labels: One legend label per schedule. Defaults to the class and mode.
         ax: A matplotlib `Axes` to draw on. Defaults to a new figure.
@@ -91,10 +78,10 @@ def plot_schedule(
     """
     if isinstance(schedules, Mapping) or not isinstance(schedules, Sequence):
         schedules = [schedules]
-    optimizers = [_as_optimizer(s, learning_rate) for s in schedules]
-    if labels is not None and len(labels) != len(optimizers):
+    sources = [source_of(s, learning_rate, decay) for s in schedules]
+    if labels is not None and len(labels) != len(sources):
         raise ValueError(
-            f"`labels` has {len(labels)} entries for {len(optimizers)} schedules."
+            f"`labels` has {len(labels)} entries for {len(sources)} schedules."
         )
     if updates is None:
         if epochs is None or steps_per_epoch is None:
@@ -102,6 +89,8 @@ def plot_schedule(
         updates = epochs * steps_per_epoch
     elif epochs is not None:
         raise ValueError("Pass either `updates` or `epochs`, not both.")
+    updates = check_count("updates", updates)
+    steps = np.arange(updates)
 
     figure, ax = _figure_and_axes(ax, figsize=(8, 3.5))
     x = np.arange(1, updates + 1, dtype=np.float64)
@@ -109,18 +98,18 @@ def plot_schedule(
         x /= steps_per_epoch
     momentum_ax = None
     lines = []
-    for i, optimizer in enumerate(optimizers):
-        label = labels[i] if labels is not None else _label(optimizer)
-        (line,) = ax.plot(x, optimizer.learning_rates(updates), label=label, lw=1.3)
+    for i, source in enumerate(sources):
+        label = labels[i] if labels is not None else source.label
+        (line,) = ax.plot(x, source.rates(steps), label=label, lw=1.3)
         lines.append(line)
-        if optimizer.current_momentum is None:
+        if source.momentums is None:
             continue
         if momentum_ax is None:
             momentum_ax = ax.twinx()
             momentum_ax.set_ylabel("momentum (dashed)")
         (dashed,) = momentum_ax.plot(
             x,
-            optimizer.momentum_values(updates),
+            source.momentums(steps),
             ls="--",
             lw=1.1,
             color=line.get_color(),

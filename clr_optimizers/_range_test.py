@@ -17,9 +17,10 @@ from collections.abc import Iterator
 import keras
 import numpy as np
 
-from clr_optimizers._config import CYCLICAL_MODES, check_number
+from clr_optimizers._checks import check_number
 from clr_optimizers._optimizer import CyclicalOptimizer
 from clr_optimizers._plots import _figure_and_axes
+from clr_optimizers._policies import CYCLICAL_MODES
 
 _RULES = ("min_loss", "steepest")
 

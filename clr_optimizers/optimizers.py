@@ -7,7 +7,7 @@ defaults, same update rule).
 
 import keras
 
-from clr_optimizers._optimizer import cyclical
+from clr_optimizers._factory import cyclical
 
 SGD = cyclical(keras.optimizers.SGD)
 RMSprop = cyclical(keras.optimizers.RMSprop)

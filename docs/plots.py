@@ -63,9 +63,48 @@ def one_cycle():
     )
 
 
+def monitor():
+    """A real fit: what `LearningRateMonitor` recorded, with a scheduler
+    halving the cycle from the fifth epoch on."""
+    import keras
+    import numpy as np
+
+    from clr_optimizers import Adam, LearningRateMonitor
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(1),
+        ]
+    )
+    clr = {
+        "max_lr": 0.01,
+        "step_size": 25,
+        "mode": "triangular2",
+        "momentum": (0.85, 0.95),
+    }
+    model.compile(optimizer=Adam(learning_rate=0.001, clr=clr), loss="mse")
+    x = np.random.default_rng(0).normal(size=(800, 8))
+    y = x.sum(axis=1, keepdims=True)
+    halve = keras.callbacks.LearningRateScheduler(
+        lambda epoch, lr: lr / 2 if epoch == 4 else lr
+    )
+    recorder = LearningRateMonitor()
+    model.fit(x, y, batch_size=32, epochs=8, verbose=0, callbacks=[recorder, halve])
+    ax = recorder.plot()
+    ax.set_title(
+        "LearningRateMonitor after fit: Adam, triangular2, cycled beta_1; "
+        "a LearningRateScheduler halves the cycle from epoch 5",
+        fontsize=9,
+    )
+    return ax.figure
+
+
 def main(out_dir=Path(__file__).parent):
     out_dir = Path(out_dir)
-    for draw in (asymmetric, momentum, one_cycle):
+    for draw in (asymmetric, momentum, one_cycle, monitor):
         draw().savefig(out_dir / f"{draw.__name__}.png", dpi=110)
         print(f"wrote {out_dir / draw.__name__}.png")
 

@@ -1,4 +1,4 @@
-"""Shared references for the tests: the SPEC formulas restated in NumPy."""
+"""Shared references for the tests: the schedule formulas restated in NumPy."""
 
 import math
 import os
@@ -23,8 +23,9 @@ COUNTER_MAX = int(
 )
 BACKEND = keras.backend.backend()
 
-# SPEC.md, "The reference notebook": (iterations, current_lr) after each epoch.
-SPEC_TABLE = [
+# The reference notebook's table (README, "Usage: the reference notebook"):
+# (iterations, current_lr) after each epoch of 1000 updates.
+REFERENCE_TABLE = [
     (1000, 0.034975),
     (2000, 0.059975),
     (3000, 0.035025),
@@ -59,7 +60,8 @@ def reference_rate(
     scale_mode="cycle",
     decay=0.0,
 ):
-    """SPEC.md's schedule for one update count `n`, in float64 Python."""
+    """The documented schedule (README, "The formulas") for one update count
+    `n`, in float64 Python."""
     if mode == "modified_triangular2":
         mode, restart_every = "triangular2", restart_every or 3
     base_n = base / (1 + decay * n)

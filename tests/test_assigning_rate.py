@@ -1,8 +1,10 @@
-"""Assigning `optimizer.learning_rate` (as `ReduceLROnPlateau` and
-`LearningRateScheduler` do) rescales the whole schedule so that the next
-update uses the assigned rate."""
+"""`optimizer.learning_rate` reads the floor of the schedule (the rate passed
+as `learning_rate`); assigning it (as `ReduceLROnPlateau` and
+`LearningRateScheduler` do) sets the floor and scales the whole schedule by
+the same factor, wherever the cycle stands."""
 
 import math
+import re
 
 import keras
 import numpy as np
@@ -20,15 +22,31 @@ UPDATES_PER_EPOCH = 4
 def test_assigning_scales_floor_and_peak_by_hand():
     opt = SGD(learning_rate=1, clr={"max_lr": 5, "step_size": 4})
     opt.iterations.assign(2)
-    assert float(opt.learning_rate) == 3.0  # the rate of update 3
-    opt.learning_rate = 1.5  # half of it: floor 0.5, peak 2.5
-    assert float(opt.learning_rate) == 1.5
+    assert float(opt.learning_rate) == 1.0  # the floor, wherever the cycle is
+    assert opt.lr is opt.learning_rate  # the old name
+    opt.learning_rate = 0.5  # half of it: floor 0.5, peak 2.5
+    assert float(opt.learning_rate) == 0.5
     assert opt.get_config()["learning_rate"] == 0.5
     assert opt.clr["max_lr"] == 2.5
     assert opt.learning_rates(6).tolist() == [0.5, 1, 1.5, 2, 2.5, 2]
     # The config round trip keeps the rescaled schedule.
     again = SGD.from_config(opt.get_config())
     assert again.learning_rates(6).tolist() == [0.5, 1, 1.5, 2, 2.5, 2]
+    # Through the old name, as the 2017 callback did.
+    opt.lr = 0.25
+    assert opt.clr["max_lr"] == 1.25
+    assert float(opt.lr) == 0.25
+
+
+def test_reading_and_assigning_the_same_value_changes_nothing():
+    opt = Adam(learning_rate=0.01, clr={"max_lr": 0.1, "step_size": 42})
+    before = opt.learning_rates(100)
+    for count in (0, 21, 42, 63):
+        opt.iterations.assign(count)
+        opt.learning_rate = opt.learning_rate
+        opt.lr = opt.lr
+    np.testing.assert_array_equal(opt.learning_rates(100), before)
+    assert opt.clr["max_lr"] == 0.1
 
 
 @pytest.mark.parametrize(
@@ -77,7 +95,7 @@ def test_assigning_multiplies_every_rate_and_keeps_the_momentum(make, at):
     before = opt.learning_rates(40)
     momentum = opt.momentum_values(40) if opt.current_momentum is not None else None
     opt.iterations.assign(at)
-    target = 0.37 * before[at]
+    target = 0.37 * float(opt.learning_rate)  # 0.37 times the floor
     opt.learning_rate = target
     assert float(opt.learning_rate) == pytest.approx(target, rel=1e-6)
     np.testing.assert_allclose(opt.learning_rates(40), before * 0.37, rtol=2e-6)
@@ -166,18 +184,44 @@ def test_learning_rate_scheduler_scales_the_cycle_through_fit():
     assert weight == pytest.approx(-expected.sum(), rel=1e-6)
 
 
-def test_learning_rate_scheduler_sets_the_first_rate_of_each_epoch():
+def test_learning_rate_scheduler_sets_the_floor_of_each_epoch():
     wanted = [2.0, 1.0, 0.5]
     scheduler = keras.callbacks.LearningRateScheduler(lambda epoch: wanted[epoch])
     model = linear_model(SGD(learning_rate=1.0, clr=CLR))
     rates, _ = fit(model, 3, scheduler)
-    firsts = rates[::UPDATES_PER_EPOCH]
-    np.testing.assert_allclose(firsts, wanted, rtol=1e-6)
-    # Within the epoch the cycle keeps its shape: rate / documented rate is
-    # constant.
-    shape = expected_rates(3, lambda e: 1.0)
-    ratios = (rates / shape).reshape(3, UPDATES_PER_EPOCH)
-    np.testing.assert_allclose(ratios, ratios[:, :1].repeat(4, axis=1), rtol=2e-6)
+    # The floor is the assigned rate, and the whole cycle scales with it.
+    expected = expected_rates(3, lambda e: wanted[e])
+    np.testing.assert_allclose(rates, expected, rtol=2e-6)
+
+
+def test_a_constant_schedule_of_rates_keeps_the_bounds_steady():
+    # 42 updates per epoch, a half cycle of 42: every epoch ends at a floor
+    # or a peak, and the scheduler assigns the floor each time.
+    opt = SGD(learning_rate=0.01, clr={"max_lr": 0.1, "step_size": 42})
+    expected = opt.learning_rates(42 * 4)
+    scheduler = keras.callbacks.LearningRateScheduler(lambda epoch: 0.01)
+    model = linear_model(opt)
+    record = RecordRates()
+    x = np.ones((42, 1), "float32")
+    model.fit(x, x, batch_size=1, epochs=4, verbose=0, callbacks=[scheduler, record])
+    np.testing.assert_allclose(record.rates, expected, rtol=1e-6)
+    assert opt.clr["max_lr"] == 0.1
+    assert opt.get_config()["learning_rate"] == 0.01
+
+
+def test_reduce_lr_on_plateau_reports_the_floor_it_sets(capsys):
+    opt = SGD(learning_rate=0.01, clr={"max_lr": 0.1, "step_size": 42})
+    plateau = keras.callbacks.ReduceLROnPlateau(
+        monitor="loss", mode="max", factor=0.5, patience=0, verbose=1
+    )
+    model = linear_model(opt)
+    x = np.ones((42, 1), "float32")
+    model.fit(x, x, batch_size=1, epochs=3, verbose=0, callbacks=[plateau])
+    # Keras prints the float32 floor it set: 0.0049999998..., 0.0024999999...
+    out = capsys.readouterr().out
+    reported = re.findall(r"reducing learning rate to ([0-9.e-]+)\.\n", out)
+    np.testing.assert_allclose([float(v) for v in reported], [0.005, 0.0025], rtol=1e-7)
+    assert opt.clr["max_lr"] == pytest.approx(0.025)
 
 
 def test_assigning_through_a_loss_scale_optimizer():
@@ -228,13 +272,13 @@ def test_bad_assignments_are_refused_and_change_nothing(value, error, words):
     np.testing.assert_array_equal(opt.learning_rates(8), before)
 
 
-def test_decay_alone_is_rescaled_within_float32():
+def test_decay_alone_scales_its_floor():
     opt = SGD(learning_rate=1e-3, decay=0.5)
     opt.iterations.assign(10**6)
-    with pytest.raises(ValueError, match="outside float32's range"):
-        opt.learning_rate = 1e33
+    before = opt.learning_rates(10)
     opt.learning_rate = 2 * float(opt.learning_rate)
     assert opt.get_config()["learning_rate"] == pytest.approx(2e-3, rel=1e-6)
+    np.testing.assert_allclose(opt.learning_rates(10), 2 * before, rtol=1e-6)
 
 
 def test_tensors_and_arrays_of_one_number_can_be_assigned():
@@ -247,16 +291,14 @@ def test_tensors_and_arrays_of_one_number_can_be_assigned():
         opt.learning_rate = np.array([0.1, 0.2])
 
 
-def test_a_zero_next_rate_cannot_be_rescaled():
+def test_a_zero_floor_cannot_be_scaled():
     opt = SGD(learning_rate=0.0, clr={"max_lr": 0.06, "step_size": 4})
-    with pytest.raises(ValueError, match="next update's rate is 0"):
+    with pytest.raises(ValueError, match="the floor is 0"):
         opt.learning_rate = 0.01
-    opt.learning_rate = 0.0  # the rate it has: nothing to do
+    opt.learning_rate = 0.0  # the floor it has: nothing to do
     scheduler = keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr)
     fit(linear_model(opt), 2, scheduler)  # as at every epoch start
-    opt.iterations.assign(2)  # halfway up: 0.03
-    opt.learning_rate = 0.015
-    assert opt.clr["max_lr"] == pytest.approx(0.03, rel=1e-7)
+    assert opt.clr["max_lr"] == 0.06
     assert opt.get_config()["learning_rate"] == 0.0
 
 

@@ -29,7 +29,7 @@ def test_overhead_quick(tmp_path):
     result = json.loads(path.read_text())
     modes = {row["mode"] for row in result["keras_results"]}
     expected = {"graph", "jit_compile", "steps_per_execution=32"}
-    contenders = {"clr", "clr_momentum", "callback", "keras_schedule"}
+    contenders = {"clr", "clr_momentum", "callback", "keras_schedule", "monitor"}
     if BACKEND == "torch":  # one step per execution only; the fused-rule check
         expected.discard("steps_per_execution=32")
         contenders.add("clr_unfused")

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clr_optimizers import SGD, Adam
-from clr_optimizers._config import KEYS
+from clr_optimizers._policies import KEYS
 
 VALID_EXAMPLES = 300
 INVALID_EXAMPLES = 500

@@ -28,6 +28,7 @@ MUST_PRINT = {
             )
         ),
         "All seven optimizers follow the toy function.",
+        "The record of every update matches learning_rates(10_000) for all seven.",
     ],
     "range_test_digits.ipynb": [
         "max_lr = ",

@@ -285,7 +285,7 @@ def test_plot_schedule_shows_a_cycled_momentum_beside_the_rate(tmp_path):
         "SGD, triangular",
         "SGD, triangular: momentum",
         "SGD",
-        "SGD, one_cycle",
+        "one_cycle",
     ]
     figure.savefig(tmp_path / "momentum.png")
 

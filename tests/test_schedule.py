@@ -1,4 +1,4 @@
-"""The schedule against SPEC.md's hand values and a NumPy restatement."""
+"""The schedule against hand-checkable values and a NumPy restatement."""
 
 from fractions import Fraction
 
@@ -9,7 +9,7 @@ from conftest import BACKEND, COUNTER_MAX, reference_rates, step_fraction
 from scale_functions import inverse_cycle, slow_decay
 
 from clr_optimizers import SGD, Adam
-from clr_optimizers._schedule import step_fractions
+from clr_optimizers._policies.cyclical import step_fractions
 
 
 def rates(optimizer, steps):
@@ -17,7 +17,9 @@ def rates(optimizer, steps):
     out = []
     for n in steps:
         optimizer.iterations.assign(n)
-        out.append(float(optimizer.learning_rate))
+        out.append(
+            float(keras.ops.convert_to_numpy(optimizer._get_current_learning_rate()))
+        )
     return np.array(out)
 
 
@@ -161,7 +163,7 @@ def compiled_rate_step(opt, traces):
         @tf.function(jit_compile=True)
         def step():
             traces.append(1)
-            value = opt.learning_rate
+            value = opt._get_current_learning_rate()
             opt.iterations.assign_add(1)
             return value
 
@@ -174,7 +176,7 @@ def compiled_rate_step(opt, traces):
             # As Keras's JAX trainer does: state goes in and out as arrays.
             traces.append(1)
             with keras.StatelessScope(state_mapping=[(opt.iterations, counter)]):
-                value = opt.learning_rate
+                value = opt._get_current_learning_rate()
             return value, counter + 1
 
         def step():
@@ -191,7 +193,7 @@ def compiled_rate_step(opt, traces):
 
     @torch.compile(backend=count_traces, fullgraph=True)
     def step():
-        value = opt.learning_rate
+        value = opt._get_current_learning_rate()
         opt.iterations.assign_add(1)
         return value
 

@@ -1,0 +1,123 @@
+"""The constructor arguments of a CLR optimizer: the stock class's, by name,
+plus `clr=`, `lr=` and `decay=`, checked before the stock constructor runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import inspect
+from typing import Any
+
+import keras
+
+from clr_optimizers import _momentum
+from clr_optimizers._checks import check_number
+from clr_optimizers._policies import Policy, parse
+
+EXTRA_ARGUMENTS = ("clr", "lr", "decay")
+
+
+@dataclasses.dataclass
+class Bound:
+    """The arguments for the stock constructor, and what the mixin keeps."""
+
+    args: tuple
+    kwargs: dict[str, Any]
+    policy: Policy | None
+    momentum_argument: str | None
+
+
+def parameters(cls: type, skip: type | None = None) -> dict[str, inspect.Parameter]:
+    """The named arguments `cls(...)` accepts, following `**kwargs` up the MRO
+    (a subclass that passes `**kwargs` on accepts its parent's arguments);
+    `skip` is a class of the MRO whose arguments are not the stock ones."""
+    params: dict[str, inspect.Parameter] = {}
+    for klass in cls.__mro__:
+        init = vars(klass).get("__init__")
+        if init is None or klass is skip:
+            continue
+        passes_on = False
+        for name, param in list(inspect.signature(init).parameters.items())[1:]:
+            if param.kind is inspect.Parameter.VAR_KEYWORD:
+                passes_on = True
+            elif param.kind is not inspect.Parameter.VAR_POSITIONAL:
+                params.setdefault(name, param)
+        if not passes_on:
+            break
+    return params
+
+
+def bind(optimizer, mixin, stock_init, args, kwargs, *, clr, lr, decay) -> Bound:
+    """Checks every argument and returns what the stock constructor receives.
+
+    `stock_init` is the `__init__` that follows `mixin` in the MRO, bound to
+    `optimizer`.
+    """
+    class_name = type(optimizer).__name__
+    signature = inspect.signature(stock_init)
+    try:
+        bound = signature.bind_partial(*args, **kwargs)
+    except TypeError as error:
+        raise TypeError(f"{class_name}: {error}") from None
+    # Every argument by name, so that `learning_rate` is found also when a
+    # subclass takes it through `**kwargs`.
+    args, kwargs = (), {}
+    for name, value in bound.arguments.items():
+        kind = signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            kwargs.update(value)
+        elif kind is inspect.Parameter.VAR_POSITIONAL:
+            args = value
+        else:
+            kwargs[name] = value
+    params = parameters(type(optimizer), skip=mixin)
+    _reject_unknown(class_name, params, kwargs)
+    learning_rate_given = "learning_rate" in kwargs or lr is not None
+    if lr is not None:
+        if "learning_rate" in kwargs:
+            raise ValueError(
+                "Pass either `learning_rate` or its old spelling `lr`, not "
+                f"both. Received: learning_rate={kwargs['learning_rate']!r}, "
+                f"lr={lr!r}."
+            )
+        kwargs["learning_rate"] = lr
+    learning_rate = kwargs.get("learning_rate", params["learning_rate"].default)
+    decay = 0.0 if decay is None else check_number("decay", decay, positive=False)
+
+    if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule) or (
+        callable(learning_rate) and not isinstance(learning_rate, keras.Variable)
+    ):
+        if clr is not None or decay:
+            raise TypeError(
+                "With `clr` or `decay`, `learning_rate` must be a plain number "
+                "(the bottom of the cycle). Received: "
+                f"learning_rate={learning_rate!r}."
+            )
+        return Bound(args, kwargs, None, None)
+    learning_rate = check_number("learning_rate", learning_rate, positive=False)
+    policy, learning_rate = parse(
+        clr,
+        learning_rate=learning_rate,
+        learning_rate_given=learning_rate_given,
+        decay=decay,
+    )
+    momentum_argument = None
+    if policy is not None and policy.momentum is not None:
+        momentum_argument = _momentum.argument(class_name, params, kwargs, policy)
+    kwargs["learning_rate"] = learning_rate
+    return Bound(args, kwargs, policy, momentum_argument)
+
+
+def _reject_unknown(class_name: str, params, kwargs) -> None:
+    """Names an unknown keyword argument, with the closest valid one."""
+    unknown = [name for name in kwargs if name not in params]
+    if not unknown:
+        return
+    valid = [*params, *EXTRA_ARGUMENTS]
+    name = unknown[0]
+    close = difflib.get_close_matches(name, valid, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ValueError(
+        f"{class_name} got an unknown argument {name!r}={kwargs[name]!r}.{hint} "
+        f"Valid arguments: {', '.join(valid)}."
+    )

@@ -1,0 +1,147 @@
+"""`cyclical`: the one way a CLR optimizer class is made, for the seven
+built-in classes as for any other Keras optimizer class."""
+
+from __future__ import annotations
+
+import inspect
+
+import keras
+
+from clr_optimizers._arguments import parameters
+from clr_optimizers._optimizer import CyclicalOptimizer
+
+_ARGS_DOC = """
+    Args:
+        clr: `None` (the stock optimizer) or a dict describing the schedule.
+            `learning_rate` is the bottom of a cycle, or where one cycle
+            starts. For the cyclical modes:
+            `max_lr` (required; the top of the cycle, at least
+            `learning_rate`), `step_size` (updates per half cycle), or
+            `step_size_up` and `step_size_down` (updates in the rising and the
+            falling half; `step_size_down` defaults to `step_size_up`),
+            `mode` (`"triangular"`, `"triangular2"`, `"exp_range"` or
+            `"modified_triangular2"`; defaults to `"triangular"`), `gamma`
+            (for `"exp_range"`, in (0, 1]; defaults to `1.0`),
+            `restart_every` (cycles after which the amplitude scale starts
+            over; defaults to `3` for `"modified_triangular2"`, else `None`),
+            `scale_fn` (the registered name of a custom scale function,
+            instead of `mode`) and `scale_mode` (`"cycle"` or `"iterations"`:
+            what `scale_fn` receives; defaults to `"cycle"`).
+            For `mode="one_cycle"`: `max_lr`, `total_steps` (required),
+            `pct_start` (the share of warm-up; defaults to `0.3`),
+            `div_factor` (instead of `learning_rate`, which it sets to
+            `max_lr / div_factor`; defaults to `25` when neither is given),
+            `final_div_factor` (the final rate is `learning_rate /
+            final_div_factor`; defaults to `1e4`), `anneal_strategy`
+            (`"cos"` or `"linear"`; defaults to `"cos"`) and `three_phase`
+            (defaults to `False`); past `total_steps` the final rate holds.
+            Any mode: `momentum`, a pair `(lowest, highest)` that cycles the
+            optimizer's momentum (`momentum` or `beta_1`) opposite to the
+            rate. Defaults to `None`.
+        lr: The old spelling of `learning_rate`. Defaults to `None`.
+        decay: Time-based decay applied before the cycle:
+            `learning_rate / (1 + decay * n)` after `n` updates, which lowers
+            the floor of the cycle and never its peak. Not for
+            `"one_cycle"`. Defaults to `None`.
+        *args, **kwargs: Every argument of `{path}`, with the same defaults.
+            Rates may be any plain number. While `clr['momentum']` cycles,
+            the momentum argument is its highest value.
+
+    Example:
+
+    ```python
+    opt = {name}(learning_rate=0.01, clr={{"max_lr": 0.06, "step_size": 2000}})
+    ```
+"""
+
+_CLASSES: dict[tuple[type, str, str], type] = {}
+
+
+def cyclical(
+    optimizer_class: type, *, name: str | None = None, package: str = "clr_optimizers"
+) -> type:
+    """A Keras optimizer class with a cyclical learning rate.
+
+    Returns a subclass of `optimizer_class` (any `keras.optimizers.Optimizer`
+    subclass: a stock one such as `keras.optimizers.AdamW` or your own) with
+    the same arguments and update rule, that also takes `clr=`, `lr=` and
+    `decay=`, reports `clr`, `decay`, `iterations` and `current_lr` (and
+    `current_momentum` when `clr` cycles the momentum) in
+    `get_config()`, and is registered with Keras as `"{package}>{name}"`, so
+    that a model saved with it loads wherever this call has run. The seven
+    classes this package exports are made by this function.
+
+    Args:
+        optimizer_class: The Keras optimizer class to extend.
+        name: The new class's name; defaults to `optimizer_class.__name__`.
+            Assign the class to a module-level variable of this name, so that
+            pickle finds it.
+        package: The prefix of its registered name.
+
+    On the PyTorch backend, a stock optimizer that Keras runs with a fused
+    update rule keeps that rule.
+
+    Example:
+
+    ```python
+    AdamW = clr_optimizers.cyclical(keras.optimizers.AdamW)
+    opt = AdamW(learning_rate=1e-4, clr={"max_lr": 1e-3, "step_size": 2000})
+    ```
+    """
+    if not (
+        isinstance(optimizer_class, type)
+        and issubclass(optimizer_class, keras.optimizers.Optimizer)
+    ):
+        raise TypeError(
+            "`optimizer_class` must be a Keras optimizer class (a subclass of "
+            f"`keras.optimizers.Optimizer`). Received: {optimizer_class!r}."
+        )
+    if issubclass(optimizer_class, keras.optimizers.LossScaleOptimizer):
+        raise TypeError(
+            "A LossScaleOptimizer takes its rate from the optimizer it wraps: "
+            "wrap a CLR optimizer instead, "
+            "`keras.optimizers.LossScaleOptimizer(Adam(clr=...))`."
+        )
+    if issubclass(optimizer_class, CyclicalOptimizer):
+        raise TypeError(
+            f"{optimizer_class.__name__} already has a cyclical learning rate."
+        )
+    name = optimizer_class.__name__ if name is None else name
+    for argument, value in (("name", name), ("package", package)):
+        if not isinstance(value, str) or not value.isidentifier():
+            raise ValueError(
+                f"`{argument}` must be a Python identifier. Received: {value!r}."
+            )
+    if "learning_rate" not in parameters(optimizer_class):
+        raise TypeError(
+            f"{optimizer_class.__name__} takes no `learning_rate` argument, so it "
+            "has no rate to cycle."
+        )
+    key = (optimizer_class, name, package)
+    if key not in _CLASSES:
+        # On PyTorch, Keras swaps a stock class for its fused variant in
+        # `__new__`; subclassing that variant keeps the fused update rule.
+        base = type(optimizer_class.__new__(optimizer_class))
+        path = f"{optimizer_class.__module__}.{optimizer_class.__qualname__}"
+        if optimizer_class.__module__.startswith("keras"):
+            path = f"keras.optimizers.{optimizer_class.__name__}"
+        cls = type(
+            name,
+            (CyclicalOptimizer, base),
+            {
+                "__doc__": f"`{path}` with a cyclical learning rate.\n"
+                + _ARGS_DOC.format(path=path, name=name),
+                "__module__": _caller_module(),
+                "__qualname__": name,
+            },
+        )
+        _CLASSES[key] = keras.saving.register_keras_serializable(package=package)(cls)
+    return _CLASSES[key]
+
+
+def _caller_module() -> str:
+    """The module that called `cyclical`, so that pickle finds the class."""
+    frame = inspect.currentframe()
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+    return "__main__" if frame is None else frame.f_globals.get("__name__", "__main__")

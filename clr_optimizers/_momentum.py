@@ -1,0 +1,117 @@
+"""A cycled momentum, and how it reaches a stock update rule unchanged.
+
+The stock rules read their momentum from an attribute (`self.momentum` in SGD
+and RMSprop, `self.beta_1` in the Adam family). While a CLR optimizer
+updates, that attribute is a variable holding the momentum of the current
+update, set from the same schedule evaluation as the rate; afterwards the
+stock float is put back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+import operator
+
+import keras
+
+# The argument of a stock optimizer that a cycled momentum replaces, in order
+# of preference: SGD's and RMSprop's `momentum`, the Adam family's `beta_1`.
+ARGUMENTS = ("momentum", "beta_1")
+
+
+def argument(class_name: str, params, kwargs: dict, policy) -> str:
+    """The stock argument that `policy.momentum` cycles; sets it in `kwargs`
+    to the highest value, so that the stock class builds its momentum slots
+    and its config stays truthful."""
+    name = next((name for name in ARGUMENTS if name in params), None)
+    if name is None:
+        raise ValueError(
+            f"`clr['momentum']`: {class_name} has no momentum to cycle (it takes "
+            f"none of the arguments {', '.join(ARGUMENTS)})."
+        )
+    highest = policy.momentum[1]
+    given = kwargs.get(name, highest)
+    if not isinstance(given, numbers.Real) or float(given) != highest:
+        raise ValueError(
+            f"`{name}` and `clr['momentum']` disagree: while the momentum "
+            f"cycles, `{name}` is its highest value. Leave `{name}` out. "
+            f"Received: {name}={given!r}, clr['momentum']={list(policy.momentum)}."
+        )
+    kwargs[name] = highest
+    return name
+
+
+def check_stored(optimizer, name: str, highest: float) -> None:
+    """The stock class must keep the argument as the attribute its update rule
+    reads, or swapping the attribute would not cycle anything."""
+    stored = vars(optimizer).get(name)
+    if not isinstance(stored, numbers.Real) or float(stored) != highest:
+        raise ValueError(
+            f"`clr['momentum']`: {type(optimizer).__name__} takes `{name}` but "
+            f"does not keep it as the attribute `self.{name}` that its update "
+            "rule reads, so it cannot be cycled."
+        )
+
+
+def variable(optimizer, name: str, highest: float) -> CycledValue:
+    """The optimizer variable that holds the momentum of the current update."""
+    with keras.name_scope(optimizer.name, caller=optimizer):
+        return CycledValue(
+            initializer=keras.initializers.Constant(highest),
+            shape=(),
+            dtype="float32",
+            trainable=False,
+            aggregation="only_first_replica",
+            name=f"cycled_{name}",
+            largest=highest,
+        )
+
+
+@contextlib.contextmanager
+def swapped(optimizer, name: str, value: CycledValue):
+    """`optimizer.<name>` is `value` within the block."""
+    stock = getattr(optimizer, name)
+    object.__setattr__(optimizer, name, value)
+    try:
+        yield
+    finally:
+        object.__setattr__(optimizer, name, stock)
+
+
+class CycledValue(keras.Variable):
+    """A hyperparameter that changes with every update.
+
+    Stock update rules read their momentum attribute both as a number and in
+    Python tests such as `if self.momentum != 0:`, which decide whether
+    momentum is used at all. Compared with a Python number, this variable
+    answers as its largest value (momentum is in use); in every other use it
+    is its current value.
+    """
+
+    def __init__(self, *args, largest: float, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._largest = largest
+
+    def _compare(self, other, python, tensor):
+        if isinstance(other, numbers.Real):
+            return python(self._largest, other)
+        return tensor(other)
+
+    def __eq__(self, other):
+        return self._compare(other, operator.eq, super().__eq__)
+
+    def __ne__(self, other):
+        return self._compare(other, operator.ne, super().__ne__)
+
+    def __lt__(self, other):
+        return self._compare(other, operator.lt, super().__lt__)
+
+    def __le__(self, other):
+        return self._compare(other, operator.le, super().__le__)
+
+    def __gt__(self, other):
+        return self._compare(other, operator.gt, super().__gt__)
+
+    def __ge__(self, other):
+        return self._compare(other, operator.ge, super().__ge__)

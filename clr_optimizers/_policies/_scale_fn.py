@@ -1,0 +1,121 @@
+"""Custom scale functions: how one is named in a config, and found again.
+
+A config is pure data, so it refers to a custom scale function by the name
+under which it is registered with Keras, or to an instance of a registered
+class by that class's serialized config. Loading a file then runs only code
+that the loading process has registered, also under `safe_mode=True`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import keras
+
+HOW_TO_REGISTER = (
+    "Register it with `@keras.saving.register_keras_serializable("
+    'package="my_package")` on a module-level function (it receives the '
+    "cycle number or the update count as a float tensor and returns the "
+    "amplitude scale) or on a class with `__call__`, `get_config` and "
+    "`from_config`, import "
+    "that module before building or loading, and pass the function, an "
+    'instance of the class, or the function\'s name "my_package>name".'
+)
+
+# The saved form of a scale function: its registered name, or the serialized
+# config of an instance of a registered class.
+Saved = str | dict
+
+
+def resolve(scale_fn: Any, *, name: str, strict: bool) -> tuple[Saved | None, Callable]:
+    """`(saved form, callable)` for a `scale_fn` argument.
+
+    `strict` refuses a callable that cannot be saved (a lambda, a
+    `functools.partial`, an unregistered function or class); otherwise its
+    saved form is `None` and `unsaved_error` explains, when it is needed.
+    """
+    if isinstance(scale_fn, str):
+        found = keras.saving.get_registered_object(scale_fn)
+        if found is None or not callable(found):
+            raise ValueError(
+                f"`{name}`: no function is registered under the name {scale_fn!r}. "
+                + HOW_TO_REGISTER
+            )
+        if inspect.isclass(found):
+            raise ValueError(
+                f"`{name}`: {scale_fn!r} is a class; pass an instance of it. "
+                + HOW_TO_REGISTER
+            )
+        return scale_fn, found
+    if isinstance(scale_fn, dict):  # an instance of a registered class, saved
+        try:
+            instance = keras.saving.deserialize_keras_object(scale_fn)
+        except Exception as error:
+            raise ValueError(
+                f"`{name}` could not be rebuilt from {scale_fn!r}: {error} "
+                + HOW_TO_REGISTER
+            ) from error
+        if not callable(instance):
+            raise TypeError(f"`{name}` rebuilt from {scale_fn!r} is not callable.")
+        return scale_fn, instance
+    if not callable(scale_fn) or inspect.isclass(scale_fn):
+        raise TypeError(
+            f"`{name}` must be a registered function, an instance of a registered "
+            "class with `__call__`, or a function's registered name (str). "
+            f"Received: {scale_fn!r}."
+        )
+    reason = why_unsaved(scale_fn)
+    if reason is None:
+        if inspect.isfunction(scale_fn) or inspect.isbuiltin(scale_fn):
+            return keras.saving.get_registered_name(scale_fn), scale_fn
+        return keras.saving.serialize_keras_object(scale_fn), scale_fn
+    if strict:
+        raise ValueError(f"`{name}` {reason} " + HOW_TO_REGISTER)
+    return None, scale_fn
+
+
+def why_unsaved(scale_fn: Callable) -> str | None:
+    """Why `scale_fn` cannot be saved in a config, or `None` if it can."""
+    if isinstance(scale_fn, functools.partial):
+        return (
+            f"is a functools.partial ({scale_fn!r}), which a config cannot "
+            "name: use a registered class that keeps the bound arguments in "
+            "its `get_config`."
+        )
+    if inspect.isfunction(scale_fn) or inspect.isbuiltin(scale_fn):
+        if scale_fn.__name__ == "<lambda>":
+            return (
+                "cannot be a lambda: a lambda cannot be saved in a config or "
+                "loaded safely."
+            )
+        registered = keras.saving.get_registered_name(scale_fn)
+        if keras.saving.get_registered_object(registered) is not scale_fn:
+            return f"{registered!r} is not registered with Keras."
+        return None
+    cls = type(scale_fn)
+    registered = keras.saving.get_registered_name(cls)
+    if keras.saving.get_registered_object(registered) is not cls:
+        return (
+            f"is an instance of {cls.__qualname__}, which is not registered with Keras."
+        )
+    if not all(
+        callable(getattr(scale_fn, method, None))
+        for method in ("get_config", "from_config")
+    ):
+        return (
+            f"is an instance of {cls.__qualname__}, which lacks the "
+            "`get_config` and `from_config` that save and rebuild it."
+        )
+    return None
+
+
+def display(saved: Saved | None, scale_fn: Callable) -> str:
+    """How messages and legends name a scale function."""
+    if isinstance(saved, str):
+        return saved
+    if isinstance(saved, dict):
+        return str(saved.get("registered_name") or saved.get("class_name"))
+    return getattr(scale_fn, "__name__", None) or type(scale_fn).__name__

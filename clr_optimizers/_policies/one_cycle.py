@@ -1,0 +1,231 @@
+"""The one-cycle policy (Smith and Topin, 2017, arXiv:1708.07120), phase by
+phase as PyTorch's `OneCycleLR` defines it.
+
+Over `T = total_steps` updates the rate rises from `start` (the learning
+rate) to `peak` (`max_lr`) and falls to `final = start / final_div_factor`.
+With `p = pct_start` the phases end after the updates
+
+```
+two phases:    e1 = p T - 1,  e2 = T - 1
+three phases:  e1 = p T - 1,  e2 = 2 e1,  e3 = T - 1
+```
+
+and within a phase from `a` to `b`, ending at `e` and begun at the previous
+end `e0`, the rate after `n` updates is
+
+```
+d = (n - e0) / (e - e0)                         # the share of the phase done
+linear:  a + (b - a) d
+cos:     a + (b - a) (1 - cos(pi d)) / 2
+```
+
+Two phases go start -> peak -> final; three go start -> peak -> start ->
+final. A cycled momentum goes the opposite way, from its highest to its
+lowest value at the peak and back, and stays at its highest in the third
+phase. From `T - 1` updates on the final rate holds (PyTorch raises there).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from keras import ops
+
+from clr_optimizers._checks import (
+    MAX_STEP_SIZE,
+    check_bool,
+    check_choice,
+    check_fraction,
+    check_int,
+    check_number,
+    int_max,
+)
+from clr_optimizers._policies._base import Policy
+
+ANNEAL_STRATEGIES = ("cos", "linear")
+# PyTorch's `OneCycleLR` defaults.
+DEFAULTS = {
+    "pct_start": 0.3,
+    "div_factor": 25.0,
+    "final_div_factor": 1e4,
+    "anneal_strategy": "cos",
+    "three_phase": False,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class OneCycle(Policy):
+    """Mode "one_cycle", validated, every default filled in."""
+
+    modes = ("one_cycle",)
+    keys = (
+        "total_steps",
+        "pct_start",
+        "div_factor",
+        "final_div_factor",
+        "anneal_strategy",
+        "three_phase",
+    )
+
+    max_lr: float
+    total_steps: int
+    pct_start: float = DEFAULTS["pct_start"]
+    final_div_factor: float = DEFAULTS["final_div_factor"]
+    anneal_strategy: str = DEFAULTS["anneal_strategy"]
+    three_phase: bool = DEFAULTS["three_phase"]
+    momentum: tuple[float, float] | None = None
+    decay: float = 0.0
+
+    @property
+    def mode(self) -> str:
+        return "one_cycle"
+
+    @classmethod
+    def from_clr(
+        cls,
+        clr,
+        *,
+        max_lr,
+        momentum,
+        learning_rate,
+        learning_rate_given,
+        decay,
+        strict,
+    ):
+        if decay:
+            raise ValueError(
+                "`decay` does not apply to mode 'one_cycle', which anneals to its "
+                "own final rate (see `clr['final_div_factor']`). Received: "
+                f"decay={decay}."
+            )
+        values = {**DEFAULTS, **clr}
+        if "total_steps" not in clr:
+            raise ValueError(
+                "`clr` is missing the key 'total_steps' that mode 'one_cycle' "
+                'needs. Example: clr={"mode": "one_cycle", "max_lr": 0.1, '
+                '"total_steps": 10000}.'
+            )
+        total_steps = check_int(
+            "clr['total_steps']", clr["total_steps"], 2, MAX_STEP_SIZE, "updates"
+        )
+        pct_start = check_fraction("clr['pct_start']", values["pct_start"], zero=False)
+        three_phase = check_bool("clr['three_phase']", values["three_phase"])
+        warm_up_end = pct_start * total_steps - 1
+        if warm_up_end <= 0:
+            raise ValueError(
+                "`clr['pct_start']` * `clr['total_steps']` must exceed 1 update "
+                f"(the warm-up). Received: pct_start={pct_start}, "
+                f"total_steps={total_steps}."
+            )
+        if three_phase and 2 * warm_up_end >= total_steps - 1:
+            raise ValueError(
+                "With `three_phase`, the warm-up and the matching descent must "
+                "end before the last update: 2 * pct_start * total_steps must be "
+                f"less than total_steps + 1. Received: pct_start={pct_start}, "
+                f"total_steps={total_steps}."
+            )
+        anneal = check_choice(
+            "clr['anneal_strategy']", values["anneal_strategy"], ANNEAL_STRATEGIES
+        )
+        final_div_factor = check_number(
+            "clr['final_div_factor']", values["final_div_factor"]
+        )
+        if final_div_factor < 1:
+            raise ValueError(
+                "`clr['final_div_factor']` must be at least 1: the final rate is "
+                "the learning rate divided by it. "
+                f"Received: final_div_factor={final_div_factor}."
+            )
+
+        if "div_factor" in clr:
+            if learning_rate_given:
+                raise ValueError(
+                    "Pass either `learning_rate` or `clr['div_factor']` (which "
+                    "sets it to max_lr / div_factor), not both. Received: "
+                    f"learning_rate={learning_rate}, div_factor={clr['div_factor']!r}."
+                )
+            div_factor = check_number("clr['div_factor']", clr["div_factor"])
+            if div_factor < 1:
+                raise ValueError(
+                    "`clr['div_factor']` must be at least 1: the starting rate is "
+                    f"max_lr / div_factor. Received: div_factor={div_factor}."
+                )
+            learning_rate = max_lr / div_factor
+        elif not learning_rate_given:
+            learning_rate = max_lr / DEFAULTS["div_factor"]
+
+        policy = cls(
+            max_lr=max_lr,
+            total_steps=total_steps,
+            pct_start=pct_start,
+            final_div_factor=final_div_factor,
+            anneal_strategy=anneal,
+            three_phase=three_phase,
+            momentum=momentum,
+        )
+        return policy, learning_rate
+
+    def to_clr(self):
+        config = {
+            "max_lr": self.max_lr,
+            "mode": "one_cycle",
+            "momentum": None if self.momentum is None else list(self.momentum),
+            "total_steps": self.total_steps,
+            "pct_start": self.pct_start,
+            "final_div_factor": self.final_div_factor,
+            "anneal_strategy": self.anneal_strategy,
+            "three_phase": self.three_phase,
+        }
+        return {key: value for key, value in config.items() if value is not None}
+
+    def __call__(self, step, floor, peak):
+        last = self.total_steps - 1
+        if last <= int_max(step.dtype):
+            step = ops.minimum(step, last)
+        n = ops.cast(step, "float32")
+        peak = ops.cast(peak, "float32")
+        start = ops.cast(floor, "float32")
+        final = start / self.final_div_factor
+        warm_up_end = self.pct_start * self.total_steps - 1
+        # (last update of the phase, rate from, rate to, weight from, weight to)
+        if self.three_phase:
+            phases = [
+                (warm_up_end, start, peak, 0.0, 1.0),
+                (2 * warm_up_end, peak, start, 1.0, 0.0),
+                (last, start, final, 0.0, 0.0),
+            ]
+        else:
+            phases = [
+                (warm_up_end, start, peak, 0.0, 1.0),
+                (last, peak, final, 1.0, 0.0),
+            ]
+
+        rate = weight = None
+        begin = 0.0
+        for end, rate_from, rate_to, weight_from, weight_to in phases:
+            end = float(end)  # a Python int past 32 bits would not convert
+            # The shares of the phase done and left, each computed directly so
+            # that the rate near either end keeps its relative precision.
+            length = 1.0 / (end - begin)
+            # Clipped: rounding the phase's ends to float32 could take a very
+            # short phase's shares a little past [0, 1].
+            done = ops.clip((n - begin) * length, 0.0, 1.0)
+            left = ops.clip((end - n) * length, 0.0, 1.0)
+            if self.anneal_strategy == "cos":  # (1 -+ cos(pi done)) / 2
+                done = ops.square(ops.sin((0.5 * math.pi) * done))
+                left = ops.square(ops.sin((0.5 * math.pi) * left))
+            # The two shares sum to 1 up to rounding, which for a phase shorter
+            # than float32 resolves at its update count is not negligible: make
+            # them sum to 1, so that the rate stays between the phase's ends.
+            whole = done + left
+            done, left = done / whole, left / whole
+            phase_rate = rate_from * left + rate_to * done
+            phase_weight = weight_from * left + weight_to * done
+            if rate is None:
+                rate, weight = phase_rate, phase_weight
+            else:
+                rate = ops.where(n > begin, phase_rate, rate)
+                weight = ops.where(n > begin, phase_weight, weight)
+            begin = end
+        return rate, weight

@@ -1,0 +1,66 @@
+"""The private parts of Keras the package relies on are there, with the
+arguments it expects, and the package uses no other (`_keras_private`)."""
+
+import inspect
+import re
+from pathlib import Path
+
+import keras
+import pytest
+
+import clr_optimizers
+from clr_optimizers._keras_private import ATTRIBUTES, HOOKS
+
+# What each CLR class is built on: on PyTorch, Keras's fused variant.
+STOCK = [getattr(keras.optimizers, opt.__name__) for opt in clr_optimizers.OPTIMIZERS]
+BASES = {stock.__name__: type(stock.__new__(stock)) for stock in STOCK}
+PACKAGE = Path(clr_optimizers.__file__).parent
+
+
+@pytest.mark.parametrize("name", HOOKS)
+@pytest.mark.parametrize("base", BASES.values(), ids=BASES)
+def test_every_overridden_method_is_there_with_its_arguments(base, name):
+    expected, where = HOOKS[name]
+    method = getattr(base, name, None)
+    assert method is not None, (
+        f"Keras {keras.__version__}: {base.__qualname__} has no method {name} "
+        f"any more. The package relies on it in {where}."
+    )
+    found = tuple(inspect.signature(method).parameters)[1:]
+    assert found == expected, (
+        f"Keras {keras.__version__}: {base.__qualname__}.{name} now takes "
+        f"({', '.join(found)}) instead of ({', '.join(expected)}). The package "
+        f"relies on it in {where}."
+    )
+
+
+@pytest.mark.parametrize("name", ATTRIBUTES)
+@pytest.mark.parametrize("base", BASES.values(), ids=BASES)
+def test_every_read_attribute_is_there(base, name):
+    optimizer = base(learning_rate=0.01)
+    assert hasattr(optimizer, name), (
+        f"Keras {keras.__version__}: a {base.__qualname__} has no attribute "
+        f"{name} any more. The package reads it as {ATTRIBUTES[name]}."
+    )
+
+
+def test_the_package_uses_no_other_private_name_of_a_keras_optimizer():
+    keras_names = {
+        name
+        for base in BASES.values()
+        for name in (*dir(base), *vars(base(learning_rate=0.01)))
+        if name.startswith("_") and not name.startswith("__")
+    }
+    used = {}
+    for path in PACKAGE.rglob("*.py"):
+        for name in re.findall(r"\.(_[a-z][a-z0-9_]*)\b", path.read_text()):
+            used.setdefault(name, path.name)
+    unlisted = {
+        name: where
+        for name, where in used.items()
+        if name in keras_names and name not in HOOKS and name not in ATTRIBUTES
+    }
+    assert not unlisted, (
+        "These private names of Keras optimizers are used but not listed in "
+        f"clr_optimizers/_keras_private.py: {unlisted}"
+    )
