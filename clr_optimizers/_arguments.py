@@ -6,13 +6,15 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras
 
 from clr_optimizers import _momentum
-from clr_optimizers._checks import check_number
+from clr_optimizers._checks import as_number, check_number
 from clr_optimizers._policies import Policy, parse
+from clr_optimizers._types import Optimizer
 
 EXTRA_ARGUMENTS = ("clr", "lr", "decay")
 
@@ -21,7 +23,7 @@ EXTRA_ARGUMENTS = ("clr", "lr", "decay")
 class Bound:
     """The arguments for the stock constructor, and what the mixin keeps."""
 
-    args: tuple
+    args: tuple[Any, ...]
     kwargs: dict[str, Any]
     policy: Policy | None
     momentum_argument: str | None
@@ -34,7 +36,9 @@ def parameters(cls: type, skip: type | None = None) -> dict[str, inspect.Paramet
     params: dict[str, inspect.Parameter] = {}
     for klass in cls.__mro__:
         init = vars(klass).get("__init__")
-        if init is None or klass is skip:
+        # The mixin's, and the ones `cyclical()` gives its classes (which
+        # only show the signature), take no arguments of their own.
+        if init is None or klass is skip or getattr(init, "calls_the_mixin", False):
             continue
         passes_on = False
         for name, param in list(inspect.signature(init).parameters.items())[1:]:
@@ -47,7 +51,17 @@ def parameters(cls: type, skip: type | None = None) -> dict[str, inspect.Paramet
     return params
 
 
-def bind(optimizer, mixin, stock_init, args, kwargs, *, clr, lr, decay) -> Bound:
+def bind(
+    optimizer: Optimizer,
+    mixin: type,
+    stock_init: Callable[..., None],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    clr: Any,
+    lr: Any,
+    decay: Any,
+) -> Bound:
     """Checks every argument and returns what the stock constructor receives.
 
     `stock_init` is the `__init__` that follows `mixin` in the MRO, bound to
@@ -94,7 +108,9 @@ def bind(optimizer, mixin, stock_init, args, kwargs, *, clr, lr, decay) -> Bound
                 f"learning_rate={learning_rate!r}."
             )
         return Bound(args, kwargs, None, None)
-    learning_rate = check_number("learning_rate", learning_rate, positive=False)
+    learning_rate = check_number(
+        "learning_rate", as_number(learning_rate), positive=False
+    )
     policy, learning_rate = parse(
         clr,
         learning_rate=learning_rate,
@@ -108,7 +124,9 @@ def bind(optimizer, mixin, stock_init, args, kwargs, *, clr, lr, decay) -> Bound
     return Bound(args, kwargs, policy, momentum_argument)
 
 
-def _reject_unknown(class_name: str, params, kwargs) -> None:
+def _reject_unknown(
+    class_name: str, params: Mapping[str, Any], kwargs: Mapping[str, Any]
+) -> None:
     """Names an unknown keyword argument, with the closest valid one."""
     unknown = [name for name in kwargs if name not in params]
     if not unknown:

@@ -36,19 +36,21 @@ def check_number(name: str, value: Any, *, positive: bool = True) -> float:
             f"`{name}` must be a number (int or float). "
             f"Received: {name}={value!r} of type {type(value).__name__}."
         )
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"`{name}` must be a finite number. Received: {name}={value}.")
-    if abs(value) > FLOAT32_MAX:
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(
+            f"`{name}` must be a finite number. Received: {name}={number}."
+        )
+    if abs(number) > FLOAT32_MAX:
         raise ValueError(
             f"`{name}` must be a finite float32 number, at most {FLOAT32_MAX:.4g}. "
-            f"Received: {name}={value}."
+            f"Received: {name}={number}."
         )
-    if positive and value <= 0:
-        raise ValueError(f"`{name}` must be greater than 0. Received: {name}={value}.")
-    if not positive and value < 0:
-        raise ValueError(f"`{name}` must be 0 or greater. Received: {name}={value}.")
-    return value
+    if positive and number <= 0:
+        raise ValueError(f"`{name}` must be greater than 0. Received: {name}={number}.")
+    if not positive and number < 0:
+        raise ValueError(f"`{name}` must be 0 or greater. Received: {name}={number}.")
+    return number
 
 
 def check_int(name: str, value: Any, lowest: int, highest: int, unit: str) -> int:
@@ -57,13 +59,13 @@ def check_int(name: str, value: Any, lowest: int, highest: int, unit: str) -> in
         raise TypeError(
             f"`{name}` must be an int (a number of {unit}). Received: {value!r}."
         )
-    value = int(value)
-    if not lowest <= value <= highest:
+    number = int(value)
+    if not lowest <= number <= highest:
         raise ValueError(
             f"`{name}` must be between {lowest} and {highest:,} {unit}. "
-            f"Received: {value}."
+            f"Received: {number}."
         )
-    return value
+    return number
 
 
 def check_step_size(name: str, value: Any) -> int | float:
@@ -75,22 +77,22 @@ def check_step_size(name: str, value: Any) -> int | float:
         )
     if isinstance(value, numbers.Integral):
         return int(value)
-    value = float(value)
-    if Fraction(value).limit_denominator(MAX_STEP_DENOMINATOR) == 0:
+    number = float(value)
+    if Fraction(number).limit_denominator(MAX_STEP_DENOMINATOR) == 0:
         raise ValueError(
             f"`{name}` must be at least 1/{MAX_STEP_DENOMINATOR} of an update. "
-            f"Received: {value}."
+            f"Received: {number}."
         )
-    return value
+    return number
 
 
 def check_fraction(name: str, value: Any, *, zero: bool) -> float:
     """A number in [0, 1) when `zero` is allowed, else in (0, 1)."""
-    value = check_number(name, value, positive=False)
-    if not (0 <= value < 1 if zero else 0 < value < 1):
+    number = check_number(name, value, positive=False)
+    if not (0 <= number < 1 if zero else 0 < number < 1):
         interval = "[0, 1)" if zero else "(0, 1)"
-        raise ValueError(f"`{name}` must be in {interval}. Received: {value}.")
-    return value
+        raise ValueError(f"`{name}` must be in {interval}. Received: {number}.")
+    return number
 
 
 def check_bool(name: str, value: Any) -> bool:
@@ -141,7 +143,10 @@ def check_count(name: str, value: Any) -> int:
 
 
 def reject_unknown(
-    what: str, given: Iterable[str], valid: Sequence[str], hint: Callable | None = None
+    what: str,
+    given: Iterable[str],
+    valid: Sequence[str],
+    hint: Callable[[str], str | None] | None = None,
 ) -> None:
     """Names the first of `given` that is not in `valid`, with the closest
     valid one (or `hint(name)`, when it knows better)."""
@@ -167,7 +172,7 @@ def as_number(value: Any) -> Any:
     return value
 
 
-def int_max(dtype) -> int:
+def int_max(dtype: Any) -> int:
     """The largest value of an integer dtype."""
     return int(np.iinfo(backend.standardize_dtype(dtype)).max)
 
@@ -175,4 +180,4 @@ def int_max(dtype) -> int:
 def counter_dtype() -> str:
     """The dtype of Keras's update counter on this backend: int64 on
     TensorFlow, int32 on JAX and PyTorch."""
-    return backend.standardize_dtype("int")
+    return str(backend.standardize_dtype("int"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import time
+from typing import Any
 
 import keras
 import numpy as np
@@ -44,13 +45,13 @@ def reference_model(seed: int = 0) -> keras.Model:
 
 
 def run_reference(
-    optimizer_class,
+    optimizer_class: type,
     *,
     rows: int = 20_000,
     batch_size: int = 20,
     epochs: int = 10,
     seed: int = 0,
-    **compile_kwargs,
+    **compile_kwargs: Any,
 ) -> list[tuple[int, float]]:
     """Trains as the reference notebook does; returns `(iterations, current_lr)`
     read from `get_config()` after each epoch."""
@@ -77,7 +78,7 @@ def plot_schedules(path: str, measured: dict[str, list[tuple[int, float]]]) -> N
     other modes with the same bounds."""
     from matplotlib.figure import Figure
 
-    modes = {
+    modes: dict[str, dict[str, Any]] = {
         "triangular": {},
         "triangular2": {"mode": "triangular2"},
         "exp_range, gamma 0.9999": {"mode": "exp_range", "gamma": 0.9999},

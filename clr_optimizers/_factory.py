@@ -4,10 +4,11 @@ built-in classes as for any other Keras optimizer class."""
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import keras
 
-from clr_optimizers._arguments import parameters
+from clr_optimizers._arguments import EXTRA_ARGUMENTS, parameters
 from clr_optimizers._optimizer import CyclicalOptimizer
 
 _ARGS_DOC = """
@@ -125,18 +126,53 @@ def cyclical(
         path = f"{optimizer_class.__module__}.{optimizer_class.__qualname__}"
         if optimizer_class.__module__.startswith("keras"):
             path = f"keras.optimizers.{optimizer_class.__name__}"
+        module = _caller_module()
         cls = type(
             name,
             (CyclicalOptimizer, base),
             {
                 "__doc__": f"`{path}` with a cyclical learning rate.\n"
                 + _ARGS_DOC.format(path=path, name=name),
-                "__module__": _caller_module(),
+                "__module__": module,
                 "__qualname__": name,
+                "__init__": _init_showing(optimizer_class, name, module),
             },
         )
         _CLASSES[key] = keras.saving.register_keras_serializable(package=package)(cls)
     return _CLASSES[key]
+
+
+def _init_showing(optimizer_class: type, name: str, module: str) -> Any:
+    """An `__init__` that is the mixin's, with the signature `inspect`,
+    `help()` and editors show: the stock class's arguments, then `clr`, `lr`
+    and `decay` (the mixin's own takes `*args, **kwargs`)."""
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        CyclicalOptimizer.__init__(self, *args, **kwargs)
+
+    kinds = (
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.KEYWORD_ONLY,
+    )
+    stock = sorted(
+        parameters(optimizer_class).values(), key=lambda p: kinds.index(p.kind)
+    )
+    extra = [
+        inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None)
+        for n in EXTRA_ARGUMENTS
+    ]
+    first = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    try:
+        signature = inspect.Signature([first, *stock, *extra])
+    except ValueError:  # an order Python does not allow: all by keyword
+        stock = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in stock]
+        signature = inspect.Signature([first, *stock, *extra])
+    __init__.__signature__ = signature  # type: ignore[attr-defined]
+    __init__.__qualname__ = f"{name}.__init__"
+    __init__.__module__ = module
+    __init__.calls_the_mixin = True  # type: ignore[attr-defined]
+    return __init__
 
 
 def _caller_module() -> str:

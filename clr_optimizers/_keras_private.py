@@ -11,6 +11,10 @@ a message that says where the package uses it.
 
 from __future__ import annotations
 
+from typing import Any
+
+from clr_optimizers._types import Optimizer
+
 # Method -> (its arguments after `self`, where and why the package uses it).
 HOOKS: dict[str, tuple[tuple[str, ...], str]] = {
     "_get_current_learning_rate": (
@@ -52,20 +56,20 @@ ATTRIBUTES: dict[str, str] = {
 }
 
 
-def raw_iterations(optimizer):
+def raw_iterations(optimizer: Optimizer) -> Any:
     """The counter variable of calls to `apply`, which Keras passes to a
     `LearningRateSchedule` (under gradient accumulation, micro-batches)."""
     return optimizer._iterations
 
 
-def stock_rate(optimizer):
+def stock_rate(optimizer: Optimizer) -> Any:
     """The stock rate: a `keras.Variable`, a schedule or a callable."""
     return optimizer._learning_rate
 
 
-def tracked_variables(optimizer) -> list:
-    return optimizer._variables
+def tracked_variables(optimizer: Optimizer) -> list[Any]:
+    return list(optimizer._variables)
 
 
-def track_variable(optimizer, variable) -> None:
+def track_variable(optimizer: Optimizer, variable: Any) -> None:
     optimizer._track_variable(variable)

@@ -10,8 +10,14 @@ Dropping the support for 0.1.0 files is deleting this module and its one use.
 
 from __future__ import annotations
 
+from typing import Any
 
-def variables_for(optimizer, variables: list, saved: int) -> list | None:
+from clr_optimizers._types import Optimizer
+
+
+def variables_for(
+    optimizer: Optimizer, variables: list[Any], saved: int
+) -> list[Any] | None:
     """The variables that `saved` stored values belong to, in order, when the
     state is in an earlier layout; `None` when it is not."""
     max_lr = optimizer._max_lr

@@ -12,15 +12,24 @@ from __future__ import annotations
 import contextlib
 import numbers
 import operator
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import keras
+
+from clr_optimizers._types import Optimizer
+
+if TYPE_CHECKING:
+    from clr_optimizers._policies import Policy
 
 # The argument of a stock optimizer that a cycled momentum replaces, in order
 # of preference: SGD's and RMSprop's `momentum`, the Adam family's `beta_1`.
 ARGUMENTS = ("momentum", "beta_1")
 
 
-def argument(class_name: str, params, kwargs: dict, policy) -> str:
+def argument(
+    class_name: str, params: Mapping[str, Any], kwargs: dict[str, Any], policy: Policy
+) -> str:
     """The stock argument that `policy.momentum` cycles; sets it in `kwargs`
     to the highest value, so that the stock class builds its momentum slots
     and its config stays truthful."""
@@ -30,6 +39,7 @@ def argument(class_name: str, params, kwargs: dict, policy) -> str:
             f"`clr['momentum']`: {class_name} has no momentum to cycle (it takes "
             f"none of the arguments {', '.join(ARGUMENTS)})."
         )
+    assert policy.momentum is not None
     highest = policy.momentum[1]
     given = kwargs.get(name, highest)
     if not isinstance(given, numbers.Real) or float(given) != highest:
@@ -42,7 +52,7 @@ def argument(class_name: str, params, kwargs: dict, policy) -> str:
     return name
 
 
-def check_stored(optimizer, name: str, highest: float) -> None:
+def check_stored(optimizer: Optimizer, name: str, highest: float) -> None:
     """The stock class must keep the argument as the attribute its update rule
     reads, or swapping the attribute would not cycle anything."""
     stored = vars(optimizer).get(name)
@@ -54,7 +64,7 @@ def check_stored(optimizer, name: str, highest: float) -> None:
         )
 
 
-def variable(optimizer, name: str, highest: float) -> CycledValue:
+def variable(optimizer: Optimizer, name: str, highest: float) -> CycledValue:
     """The optimizer variable that holds the momentum of the current update."""
     with keras.name_scope(optimizer.name, caller=optimizer):
         return CycledValue(
@@ -69,7 +79,7 @@ def variable(optimizer, name: str, highest: float) -> CycledValue:
 
 
 @contextlib.contextmanager
-def swapped(optimizer, name: str, value: CycledValue):
+def swapped(optimizer: Optimizer, name: str, value: CycledValue) -> Iterator[None]:
     """`optimizer.<name>` is `value` within the block."""
     stock = getattr(optimizer, name)
     object.__setattr__(optimizer, name, value)
@@ -89,29 +99,34 @@ class CycledValue(keras.Variable):
     is its current value.
     """
 
-    def __init__(self, *args, largest: float, **kwargs):
+    def __init__(self, *args: Any, largest: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._largest = largest
 
-    def _compare(self, other, python, tensor):
+    def _compare(
+        self,
+        other: Any,
+        python: Callable[[float, float], bool],
+        tensor: Callable[[Any], Any],
+    ) -> Any:
         if isinstance(other, numbers.Real):
-            return python(self._largest, other)
+            return python(self._largest, float(other))
         return tensor(other)
 
-    def __eq__(self, other):
+    def __eq__(self, other: Any) -> Any:
         return self._compare(other, operator.eq, super().__eq__)
 
-    def __ne__(self, other):
+    def __ne__(self, other: Any) -> Any:
         return self._compare(other, operator.ne, super().__ne__)
 
-    def __lt__(self, other):
+    def __lt__(self, other: Any) -> Any:
         return self._compare(other, operator.lt, super().__lt__)
 
-    def __le__(self, other):
+    def __le__(self, other: Any) -> Any:
         return self._compare(other, operator.le, super().__le__)
 
-    def __gt__(self, other):
+    def __gt__(self, other: Any) -> Any:
         return self._compare(other, operator.gt, super().__gt__)
 
-    def __ge__(self, other):
+    def __ge__(self, other: Any) -> Any:
         return self._compare(other, operator.ge, super().__ge__)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from typing import Any
 
 import keras
 import numpy as np
@@ -14,13 +15,13 @@ from clr_optimizers._keras_private import raw_iterations, stock_rate
 from clr_optimizers._momentum import ARGUMENTS as MOMENTUM_ARGUMENTS
 from clr_optimizers._optimizer import CyclicalOptimizer
 from clr_optimizers._plots import _figure_and_axes
-from clr_optimizers._rates import schedule_rates
+from clr_optimizers._policies._base import schedule_rates
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
 _WRITERS = itertools.count()
 
 
-def _inner(optimizer):
+def _inner(optimizer: Any) -> Any:
     """The optimizer that updates: a `LossScaleOptimizer`'s inner one, whose
     counter skips the updates the loss scale skipped."""
     while isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
@@ -28,43 +29,56 @@ def _inner(optimizer):
     return optimizer
 
 
+def _own_schedule(optimizer: Any) -> bool:
+    return isinstance(optimizer, CyclicalOptimizer) and optimizer._policy is not None
+
+
 class LearningRateMonitor(keras.callbacks.Callback):
     """Records the learning rate (and momentum) of every update of `fit`.
 
     Nothing is read from the device per update: at the end of each epoch the
     monitor reads the optimizer's update counter once and rebuilds the rates
-    of the updates since on the host, from the same schedule the training
-    step evaluated (for a CLR optimizer, with the bounds in use at each
-    update, also after `ReduceLROnPlateau`, `LearningRateScheduler` or any
-    assignment). So the record is exact with `steps_per_execution > 1` and
-    `jit_compile=True`, costs no device round trip per update, and leaves
-    Keras's asynchronous batch callbacks on. Works with the CLR optimizers,
-    classes made by `cyclical()`, any Keras optimizer with a constant rate or
-    a `LearningRateSchedule`, and a `LossScaleOptimizer` around any of them
-    (an update it skips is not an update).
+    of the updates since on the host, from the schedule the training step
+    evaluated (for a CLR optimizer, with the bounds in use at each update,
+    also after `ReduceLROnPlateau`, `LearningRateScheduler` or any
+    assignment). So the record holds every update with
+    `steps_per_execution > 1` and `jit_compile=True`, costs no device round
+    trip per update, and leaves Keras's asynchronous batch callbacks on. Its
+    values are the schedule's to float32 rounding: a compiled step may round
+    the last bit differently. Works with the CLR optimizers, classes made by
+    `cyclical()`, any Keras optimizer with a constant rate or a
+    `LearningRateSchedule`, and a `LossScaleOptimizer` around any of them (an
+    update it skips is not an update).
 
     Attributes:
-        learning_rates: NumPy float64 array; entry `k` is the rate that
-            update `k + 1` used, over every `fit` the monitor was passed to.
+        learning_rates: NumPy float64 array; entry `k` is the rate of the
+            `k + 1`-th update recorded, over every `fit` the monitor was passed
+            to (reading it also records updates of a `fit` that an exception
+            ended).
         momentum_values: The same for the momentum (`momentum`, or `beta_1`
-            in the Adam family), cycled or constant; `None` for an optimizer
-            that has none (Adagrad, Adadelta).
+            in the Adam family), cycled or constant, NaN for updates by an
+            optimizer without one; `None` if no optimizer recorded had one
+            (Adagrad, Adadelta).
         epoch_ends: The number of recorded updates at the end of each epoch.
 
     Each epoch's logs get `learning_rate` and `momentum`: the values of that
-    epoch's last update, which History and a `CSVLogger` placed after the
-    monitor record.
+    epoch's last update. History records them, and so does a `CSVLogger`
+    placed after the monitor. Keras's `LearningRateScheduler` and
+    `ReduceLROnPlateau` write `optimizer.learning_rate` (for a CLR optimizer,
+    the floor) under the same key: place the monitor after them.
 
     For a stock optimizer with a constant rate, the monitor reads the rate
     at the start of each epoch (after `on_epoch_begin` callbacks such as
     `LearningRateScheduler`): a rate assigned between the batches of an
     epoch is recorded from the next epoch on. A CLR optimizer notes every
-    assignment itself, so there every change is recorded where it applied.
+    assignment and every restored state itself, so there every change is
+    recorded where it applied. When a restore moves the counter, the monitor
+    goes on from the restored count.
 
     Args:
         log_dir: With a directory, the monitor writes the scalars
-            `learning_rate` and `momentum` at step = update number (from 1)
-            into `log_dir/train`, beside the curves of
+            `learning_rate` and `momentum` at step = the optimizer's update
+            number (from 1) into `log_dir/train`, beside the curves of
             `keras.callbacks.TensorBoard(log_dir)`. Needs tensorboardX
             (`pip install "clr-optimizers[tensorboard]"`), on every backend.
             Defaults to `None`.
@@ -74,43 +88,57 @@ class LearningRateMonitor(keras.callbacks.Callback):
     ```python
     monitor = clr_optimizers.LearningRateMonitor()
     model.fit(x, y, epochs=4, callbacks=[monitor])
-    assert np.allclose(monitor.learning_rates,
-                       model.optimizer.learning_rates(len(monitor.learning_rates)))
+    np.testing.assert_allclose(
+        monitor.learning_rates,
+        model.optimizer.learning_rates(len(monitor.learning_rates)),
+        rtol=1e-6,
+    )
     monitor.plot()
     ```
     """
 
-    def __init__(self, log_dir: str | os.PathLike | None = None):
+    def __init__(self, log_dir: str | os.PathLike[str] | None = None):
         super().__init__()
         self.log_dir = None if log_dir is None else os.fspath(log_dir)
-        self._rates: list[np.ndarray] = []
-        self._momentums: list[np.ndarray] = []
-        self._has_momentum: bool | None = None
         self.epoch_ends: list[int] = []
-        self._recorded_to: int | None = None  # counter value recorded up to
+        # Recorded updates, by runs of one optimizer: (rates, momentums).
+        self._segments: list[tuple[np.ndarray, np.ndarray | None]] = []
+        self._size = 0
+        # The optimizer recorded, its counter recorded up to, and how many
+        # times its state had been restored then.
+        self._source: Any = None
+        self._recorded_to = 0
+        self._restores = 0
         self._stock_rate: float | None = None
+        self._first_batch = False
         self._read_stock_rate = False
-        self._writer = None
+        self._writer: Any = None
 
     @property
     def learning_rates(self) -> np.ndarray:
-        return np.concatenate([np.zeros(0), *self._rates])
+        self._catch_up_on_read()
+        return np.concatenate([np.zeros(0), *(rates for rates, _ in self._segments)])
 
     @property
     def momentum_values(self) -> np.ndarray | None:
-        if not self._has_momentum:
+        self._catch_up_on_read()
+        if all(momentums is None for _, momentums in self._segments):
             return None
-        return np.concatenate([np.zeros(0), *self._momentums])
-
-    def _optimizer(self):
-        return _inner(self.model.optimizer)
+        return np.concatenate(
+            [
+                np.zeros(0),
+                *(
+                    np.full(len(rates), np.nan) if momentums is None else momentums
+                    for rates, momentums in self._segments
+                ),
+            ]
+        )
 
     # Callback hooks.
 
-    def on_train_begin(self, logs=None):
-        optimizer = self._optimizer()
-        self._recorded_to = self._count(optimizer)
-        self._read_stock_rate = True
+    def on_train_begin(self, logs: Any = None) -> None:
+        self._catch_up()  # updates of an earlier fit that an exception ended
+        self._first_batch = True
         if self.log_dir is not None and self._writer is None:
             try:
                 from tensorboardX import SummaryWriter
@@ -120,45 +148,54 @@ class LearningRateMonitor(keras.callbacks.Callback):
                     "with tensorboardX: pip install 'clr-optimizers[tensorboard]'."
                 ) from error
             # tensorboardX names a file by the second it opens it: a suffix
-            # keeps the files of fits that start within one second apart.
+            # keeps apart the files of fits that start within one second.
             suffix = f".{os.getpid()}.{next(_WRITERS)}"
             self._writer = SummaryWriter(
                 os.path.join(self.log_dir, "train"), filename_suffix=suffix
             )
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
         self._read_stock_rate = True
 
-    def on_train_batch_begin(self, batch, logs=None):
-        # The rate a stock optimizer's variable holds for this epoch, read
-        # once, after the callbacks of `on_epoch_begin` have set it.
+    def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+        # Once per fit, before its first update and after every
+        # `on_train_begin` (a BackupAndRestore may have restored the counter):
+        # where recording starts. Once per epoch, for a stock optimizer, the
+        # rate its variable holds after the `on_epoch_begin` callbacks.
+        if self._first_batch:
+            self._first_batch = False
+            optimizer = _inner(self.model.optimizer)
+            if optimizer is not self._source:
+                self._catch_up()
+                self._start(optimizer)
+            else:
+                self._catch_up()
         if self._read_stock_rate:
             self._read_stock_rate = False
-            optimizer = self._optimizer()
-            if not isinstance(optimizer, CyclicalOptimizer) or (
-                optimizer._policy is None
-            ):
-                rate = stock_rate(optimizer)
-                if isinstance(rate, keras.Variable):
-                    self._stock_rate = float(ops.convert_to_numpy(rate))
+            rate = stock_rate(self._source)
+            # A plain rate: a variable (a schedule or a callable is evaluated).
+            plain = not isinstance(rate, _Schedule) and not callable(rate)
+            if plain and not _own_schedule(self._source):
+                self._stock_rate = float(ops.convert_to_numpy(rate))
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         self._catch_up()
-        self.epoch_ends.append(sum(len(r) for r in self._rates))
-        if logs is not None and self.epoch_ends[-1]:
-            logs["learning_rate"] = float(self.learning_rates[-1])
-            if self._has_momentum:
-                logs["momentum"] = float(self.momentum_values[-1])
+        self.epoch_ends.append(self._size)
+        if logs is None or not self._segments:
+            return
+        rates, momentums = self._segments[-1]
+        logs["learning_rate"] = float(rates[-1])
+        if momentums is not None:
+            logs["momentum"] = float(momentums[-1])
 
-    def on_train_end(self, logs=None):
-        self._catch_up()  # training stopped within an epoch
+    def on_train_end(self, logs: Any = None) -> None:
         if self._writer is not None:
             # Closed rather than flushed: tensorboardX writes from a queue. The
             # next `fit` opens another file in the same run.
             self._writer.close()
             self._writer = None
 
-    def plot(self, ax=None):
+    def plot(self, ax: Any = None) -> Any:
         """The recorded rate of every update, the momentum dashed on a second
         axis, epoch ends dotted. Returns the matplotlib `Axes` (drawn on `ax`,
         or on a new pyplot figure, which Jupyter shows inline)."""
@@ -185,38 +222,54 @@ class LearningRateMonitor(keras.callbacks.Callback):
 
     # Rebuilding the record.
 
-    @staticmethod
-    def _count(optimizer) -> int:
-        """Updates applied so far (under gradient accumulation, not
-        micro-batches)."""
-        return int(ops.convert_to_numpy(optimizer.iterations))
+    def _start(self, optimizer: Any) -> None:
+        self._source = optimizer
+        self._recorded_to = _count(optimizer)
+        self._restores = getattr(optimizer, "_restores", 0)
+        self._stock_rate = None
+        self._read_stock_rate = True
+
+    def _catch_up_on_read(self) -> None:
+        # After a fit, also one that an exception ended. Through `self.model`,
+        # which on JAX brings the optimizer's variables up to date first.
+        model = self.model if self._source is not None else None
+        if model is not None and _inner(model.optimizer) is self._source:
+            self._catch_up()
 
     def _catch_up(self) -> None:
-        if self._recorded_to is None:
+        """Records the updates since the last record."""
+        optimizer = self._source
+        if optimizer is None:
             return
-        optimizer = self._optimizer()
-        now = self._count(optimizer)
-        start, self._recorded_to = self._recorded_to, now
-        if now <= start:
+        # On JAX, reading `model` brings the variables up to date (within an
+        # epoch, or after an exception, they are not).
+        _ = self.model
+        now = _count(optimizer)
+        restores = getattr(optimizer, "_restores", 0)
+        start = self._recorded_to
+        self._recorded_to = now
+        if restores != self._restores or now < start:
+            # State was loaded: the counter moved without training.
+            self._restores = restores
+            return
+        if now == start:
             return
         counts = np.arange(start, now)
         rates, momentums = self._used(optimizer, counts)
-        self._rates.append(rates)
-        if self._has_momentum is None:
-            self._has_momentum = momentums is not None
-        if momentums is not None:
-            self._momentums.append(momentums)
+        self._segments.append((rates, momentums))
+        self._size += len(rates)
         if self._writer is not None:
-            first = sum(len(r) for r in self._rates[:-1]) + 1
-            for i, rate in enumerate(rates):
-                self._writer.add_scalar("learning_rate", rate, first + i)
+            for count, rate in zip(counts, rates):
+                self._writer.add_scalar("learning_rate", rate, int(count) + 1)
             if momentums is not None:
-                for i, value in enumerate(momentums):
-                    self._writer.add_scalar("momentum", value, first + i)
+                for count, value in zip(counts, momentums):
+                    self._writer.add_scalar("momentum", value, int(count) + 1)
 
-    def _used(self, optimizer, counts: np.ndarray):
+    def _used(
+        self, optimizer: Any, counts: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """The rates and momentums of the updates after `counts` applied ones."""
-        if isinstance(optimizer, CyclicalOptimizer) and optimizer._policy is not None:
+        if _own_schedule(optimizer):
             return _cyclical_rates(optimizer, counts)
         rate = stock_rate(optimizer)
         if isinstance(rate, _Schedule):
@@ -228,21 +281,20 @@ class LearningRateMonitor(keras.callbacks.Callback):
             if k:
                 steps = (counts + 1) * k - 1
             rates = schedule_rates(rate, steps)
-        elif isinstance(rate, keras.Variable):
+        else:
             value = self._stock_rate
             if value is None:
-                value = float(ops.convert_to_numpy(rate))
+                value = float(ops.convert_to_numpy(optimizer.learning_rate))
             rates = np.full(len(counts), value, dtype=np.float64)
-        else:  # a callable rate
-            rates = np.full(
-                len(counts),
-                float(ops.convert_to_numpy(optimizer.learning_rate)),
-                dtype=np.float64,
-            )
         return rates, _constant_momentum(optimizer, len(counts))
 
 
-def _constant_momentum(optimizer, size: int) -> np.ndarray | None:
+def _count(optimizer: Any) -> int:
+    """Updates applied so far (under gradient accumulation, not micro-batches)."""
+    return int(ops.convert_to_numpy(optimizer.iterations))
+
+
+def _constant_momentum(optimizer: Any, size: int) -> np.ndarray | None:
     for name in MOMENTUM_ARGUMENTS:
         value = vars(optimizer).get(name)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -250,10 +302,13 @@ def _constant_momentum(optimizer, size: int) -> np.ndarray | None:
     return None
 
 
-def _cyclical_rates(optimizer: CyclicalOptimizer, counts: np.ndarray):
+def _cyclical_rates(
+    optimizer: CyclicalOptimizer, counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
     """A CLR optimizer's rates at `counts`, with the bounds it noted in use
     from each count on (the last note at or before a count applies)."""
     policy = optimizer._policy
+    assert policy is not None
     log = optimizer._bounds_log
     cycled = optimizer._momentum_argument is not None
     rates = np.empty(len(counts))

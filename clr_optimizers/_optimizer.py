@@ -2,9 +2,11 @@
 
 The mixin goes before a stock Keras optimizer class in the bases. It leaves
 the update rule alone and changes only where the optimizer reads its learning
-rate: Keras asks `_get_current_learning_rate()` during each update, inside the
-compiled step, and this mixin answers with the rate its policy computes from
-the optimizer's own iteration counter. It keeps only what talks to Keras: the
+rate: during each update, inside the compiled step, Keras reads the
+`learning_rate` property (and, for weight decay on PyTorch,
+`_get_current_learning_rate()`), and this mixin answers both with the rate
+its policy computes from the optimizer's own iteration counter, evaluated
+once per update. It keeps only what talks to Keras: the
 arguments (`_arguments`), the variables (the floor is the stock learning-rate
 variable, the peak `max_lr` one of its own), the update hooks, and the
 reporting. The formulas are the policy layer's (`_policies`); a cycled
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -28,6 +31,9 @@ from clr_optimizers._keras_private import (
     track_variable,
     tracked_variables,
 )
+from clr_optimizers._policies import Policy, _scale_fn
+from clr_optimizers._policies._base import schedule_rates
+from clr_optimizers._types import Tensor
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
 _STOCK_LEARNING_RATE = keras.optimizers.Optimizer.learning_rate
@@ -36,16 +42,38 @@ _STOCK_LEARNING_RATE = keras.optimizers.Optimizer.learning_rate
 STATE_KEYS = ("iterations", "current_lr", "current_momentum")
 
 
-def shortest_float(value) -> float:
+def shortest_float(value: Tensor) -> float:
     """A float32 value as the shortest Python float that rounds back to it:
     0.034975, not 0.034974999725818634."""
     return float(str(np.float32(ops.convert_to_numpy(value))))
 
 
-class CyclicalOptimizer:
+if TYPE_CHECKING:  # Keras ships no types: to mypy its classes are `Any`
+    from keras.optimizers import Optimizer as _OptimizerBase
+else:
+    _OptimizerBase = object
+
+
+class CyclicalOptimizer(_OptimizerBase):
     """Adds `clr=`, `lr=` and a working `decay=` to a Keras optimizer class."""
 
-    def __init__(self, *args, clr=None, lr=None, decay=None, **kwargs):
+    _policy: Policy | None
+    _max_lr: Any
+    _momentum_argument: str | None
+    _momentum_variable: _momentum.CycledValue | None
+    _pending_values: list[np.ndarray] | None
+    _step_values: tuple[Tensor, Tensor | None] | None
+    _restores: int
+    _bounds_log: list[tuple[int, float, float | None]]
+
+    def __init__(
+        self,
+        *args: Any,
+        clr: dict[str, Any] | None = None,
+        lr: float | None = None,
+        decay: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         bound = _arguments.bind(
             self,
             CyclicalOptimizer,
@@ -78,7 +106,9 @@ class CyclicalOptimizer:
         self._momentum_variable = None
         self._pending_values = None
         self._step_values = None
+        self._restores = 0  # state loads, which can move the counter
         if self._momentum_argument is not None:
+            assert policy is not None and policy.momentum is not None
             _momentum.check_stored(self, self._momentum_argument, policy.momentum[1])
         if policy is not None:
             floor = float(ops.convert_to_numpy(stock_rate(self)))
@@ -87,9 +117,10 @@ class CyclicalOptimizer:
 
     # Variables and saved state.
 
-    def build(self, variables):
+    def build(self, variables: list[Any]) -> None:
         super().build(variables)
         if self._momentum_argument is not None and self._momentum_variable is None:
+            assert self._policy is not None and self._policy.momentum is not None
             # Set by every update before the update rule reads it.
             self._momentum_variable = _momentum.variable(
                 self, self._momentum_argument, self._policy.momentum[1]
@@ -102,8 +133,9 @@ class CyclicalOptimizer:
         if pending is not None:
             self._restore(pending)
 
-    def load_own_variables(self, store):
-        values = [store[str(i)] for i in range(len(store.keys()))]
+    def load_own_variables(self, store: Any) -> None:
+        # Read now: the store may be a file that closes after this call.
+        values = [np.asarray(store[str(i)]) for i in range(len(store.keys()))]
         if not self.built and len(values) > len(self.variables):
             # Keras skips every variable of an optimizer that is not built
             # yet (a pickled or separately saved optimizer). Restore the
@@ -114,7 +146,7 @@ class CyclicalOptimizer:
             return
         self._restore(values)
 
-    def _restore(self, values):
+    def _restore(self, values: list[np.ndarray]) -> None:
         variables = self.variables
         variables = _legacy_layouts.variables_for(self, variables, len(values)) or (
             variables
@@ -129,11 +161,12 @@ class CyclicalOptimizer:
             return
         for variable, value in zip(variables, values):
             variable.assign(value)
+        self._restores += 1
         self._log_bounds()
 
     # The update hooks (see `_keras_private.HOOKS`).
 
-    def _schedule_at(self, step):
+    def _schedule_at(self, step: Any) -> tuple[Tensor, Tensor | None]:
         """The rate of the update that follows `step` applied updates, and the
         weight of a cycled momentum (`None` when it does not cycle)."""
         step = ops.convert_to_tensor(step, dtype=raw_iterations(self).dtype)
@@ -145,16 +178,19 @@ class CyclicalOptimizer:
         rate = ops.cast(super()._get_current_learning_rate(), "float32")
         return ops.broadcast_to(rate, ops.shape(step)), None
 
-    def _rate_at(self, step):
+    def _rate_at(self, step: Any) -> Tensor:
         """The rate of the update that follows `step` applied updates (a
         number or an array of them)."""
         return self._schedule_at(step)[0]
 
-    def _momentum_at(self, step):
+    def _momentum_at(self, step: Any) -> Tensor:
         """The momentum of the update that follows `step` applied updates."""
+        assert self._policy is not None
         return self._policy.momentum_of(self._schedule_at(step)[1])
 
-    def _backend_apply_gradients(self, grads, trainable_variables):
+    def _backend_apply_gradients(
+        self, grads: list[Tensor], trainable_variables: list[Any]
+    ) -> Any:
         if self._policy is None:
             return super()._backend_apply_gradients(grads, trainable_variables)
         # The schedule is evaluated once per update, inside the compiled step,
@@ -166,7 +202,9 @@ class CyclicalOptimizer:
         finally:
             object.__setattr__(self, "_step_values", None)
 
-    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+    def _backend_update_step(
+        self, grads: list[Tensor], trainable_variables: list[Any], learning_rate: Tensor
+    ) -> Any:
         if self._momentum_argument is None:
             return super()._backend_update_step(
                 grads, trainable_variables, learning_rate
@@ -174,14 +212,16 @@ class CyclicalOptimizer:
         # The stock rule reads its momentum from its attribute: for this
         # update that attribute is the cycled value, computed from the same
         # counter as the rate.
-        _, weight = self._step_values or self._schedule_at(self.iterations)
+        assert self._step_values is not None and self._policy is not None
+        assert self._momentum_variable is not None
+        _, weight = self._step_values
         self._momentum_variable.assign(self._policy.momentum_of(weight))
         with _momentum.swapped(self, self._momentum_argument, self._momentum_variable):
             return super()._backend_update_step(
                 grads, trainable_variables, learning_rate
             )
 
-    def _get_current_learning_rate(self):
+    def _get_current_learning_rate(self) -> Tensor:
         if self._policy is None:
             return super()._get_current_learning_rate()
         if self._step_values is not None:  # within an update
@@ -192,7 +232,7 @@ class CyclicalOptimizer:
     # Reading and setting the rate.
 
     @property
-    def learning_rate(self):
+    def learning_rate(self) -> Tensor:
         """The floor of the schedule: the rate passed as `learning_rate` (in
         mode "one_cycle" the start), as the 2017 optimizers' `lr` held it.
 
@@ -210,10 +250,12 @@ class CyclicalOptimizer:
             return _STOCK_LEARNING_RATE.fget(self)
         if self._step_values is not None:  # read by the update rule
             return self._step_values[0]
-        return stock_rate(self)
+        # A value, not the variable: assigning the variable directly would
+        # move the floor without scaling the rest of the schedule.
+        return ops.copy(stock_rate(self))
 
     @learning_rate.setter
-    def learning_rate(self, value):
+    def learning_rate(self, value: Any) -> None:
         if self._policy is None:
             _STOCK_LEARNING_RATE.fset(self, value)
             return
@@ -225,7 +267,9 @@ class CyclicalOptimizer:
             )
         value = as_number(value)
         floor = float(ops.convert_to_numpy(stock_rate(self)))
-        if isinstance(value, numbers.Real) and value == floor:
+        # Compared as the float32 the variable holds: assigning back the value
+        # read (or the float it was given) changes nothing, not even by an ulp.
+        if isinstance(value, numbers.Real) and np.float32(value) == np.float32(floor):
             return  # also at a floor of 0, which no scaling can change
         value = check_number("learning_rate", value)
         if floor == 0:
@@ -237,12 +281,12 @@ class CyclicalOptimizer:
         self._rescale(value / floor, value)
 
     @property
-    def lr(self):
+    def lr(self) -> Tensor:
         """The old name of `learning_rate`, for reading and assigning."""
         return self.learning_rate
 
     @lr.setter
-    def lr(self, value):
+    def lr(self, value: Any) -> None:
         self.learning_rate = value
 
     def _rescale(self, factor: float, value: float) -> None:
@@ -266,10 +310,15 @@ class CyclicalOptimizer:
 
     def _log_bounds(self) -> None:
         """Notes the bounds in use from the current update count on, so that
-        the rates of past updates can be told on the host (the monitor)."""
+        the rates of past updates can be told on the host (the monitor).
+
+        The notes stay in order of count: a note replaces those at its count
+        or later (a later one belongs to a run that a restore rolled back)."""
         if self._policy is None:
             return
         count = int(ops.convert_to_numpy(self.iterations))
+        while self._bounds_log and self._bounds_log[-1][0] >= count:
+            self._bounds_log.pop()
         floor = float(ops.convert_to_numpy(stock_rate(self)))
         peak = None
         if self._max_lr is not None:
@@ -285,6 +334,8 @@ class CyclicalOptimizer:
         bounds; entry `k` is the rate of update `k + 1`.
         """
         updates = check_count("updates", updates)
+        if self._policy is None and isinstance(stock_rate(self), _Schedule):
+            return schedule_rates(stock_rate(self), np.arange(updates))
         rates = self._rate_at(np.arange(updates))
         return np.asarray(ops.convert_to_numpy(rates), dtype=np.float64)
 
@@ -301,7 +352,7 @@ class CyclicalOptimizer:
         return np.asarray(ops.convert_to_numpy(values), dtype=np.float64)
 
     @property
-    def clr(self) -> dict | None:
+    def clr(self) -> dict[str, Any] | None:
         """The normalised `clr` dict, every default filled in (`None` without)."""
         config = None if self._policy is None else self._policy.to_clr()
         if config is None:
@@ -340,8 +391,8 @@ class CyclicalOptimizer:
         applied = int(ops.convert_to_numpy(self.iterations))
         return shortest_float(self._momentum_at(max(applied - 1, 0)))
 
-    def get_config(self):
-        config = super().get_config()
+    def get_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = super().get_config()
         if isinstance(stock_rate(self), keras.Variable):
             config["learning_rate"] = shortest_float(stock_rate(self))
         config.update(
@@ -357,7 +408,11 @@ class CyclicalOptimizer:
         return config
 
     @classmethod
-    def from_config(cls, config, custom_objects=None):
+    def from_config(
+        cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None
+    ) -> Any:
         config = {k: v for k, v in config.items() if k not in STATE_KEYS}
-        with keras.saving.custom_object_scope(custom_objects or {}):
+        # A custom scale function is found among `custom_objects` as well as
+        # in Keras's registry and any custom-object scope around the call.
+        with _scale_fn.also_found_in(custom_objects):
             return super().from_config(config, custom_objects=custom_objects)

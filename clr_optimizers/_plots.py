@@ -4,6 +4,7 @@ without training."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -11,7 +12,9 @@ from clr_optimizers._checks import check_count
 from clr_optimizers._rates import source_of
 
 
-def _figure_and_axes(ax, figsize, pyplot=False):
+def _figure_and_axes(
+    ax: Any, figsize: tuple[float, float], pyplot: bool = False
+) -> tuple[Any, Any]:
     """`ax` and its figure, or a new figure: a pyplot one (which Jupyter
     shows at the end of the cell) for functions that return the Axes, a
     plain `Figure` (shown when returned) for those that return the figure."""
@@ -33,7 +36,7 @@ def _figure_and_axes(ax, figsize, pyplot=False):
 
 
 def plot_schedule(
-    schedules,
+    schedules: Any,
     updates: int | None = None,
     *,
     epochs: int | None = None,
@@ -41,8 +44,8 @@ def plot_schedule(
     learning_rate: float | None = None,
     decay: float | None = None,
     labels: Sequence[str] | None = None,
-    ax=None,
-):
+    ax: Any = None,
+) -> Any:
     """Plots the learning rate of every update, one line per schedule.
 
     Where a schedule cycles the momentum too, its momentum is drawn dashed, in

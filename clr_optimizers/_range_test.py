@@ -12,7 +12,8 @@ import dataclasses
 import itertools
 import math
 import numbers
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import keras
 import numpy as np
@@ -20,7 +21,7 @@ import numpy as np
 from clr_optimizers._checks import check_number
 from clr_optimizers._optimizer import CyclicalOptimizer
 from clr_optimizers._plots import _figure_and_axes
-from clr_optimizers._policies import CYCLICAL_MODES
+from clr_optimizers._policies import CYCLICAL_MODES, parse
 
 _RULES = ("min_loss", "steepest")
 
@@ -66,7 +67,7 @@ class RangeTestResult:
 
     def optimizer_args(
         self, step_size: int | float, mode: str = "triangular", rule: str = "min_loss"
-    ) -> dict:
+    ) -> dict[str, Any]:
         """The arguments for a CLR optimizer with the suggested bounds.
 
         `Adam(**result.optimizer_args(step_size=2 * steps_per_epoch))`.
@@ -78,12 +79,11 @@ class RangeTestResult:
                 f"Received: mode={mode!r}."
             )
         check_number("step_size", step_size)
-        return {
-            "learning_rate": base_lr,
-            "clr": {"max_lr": max_lr, "step_size": step_size, "mode": mode},
-        }
+        clr = {"max_lr": max_lr, "step_size": step_size, "mode": mode}
+        parse(clr, learning_rate=base_lr)  # what an optimizer will check
+        return {"learning_rate": base_lr, "clr": clr}
 
-    def plot(self, ax=None):
+    def plot(self, ax: Any = None) -> Any:
         """Loss against learning rate (log axis), suggestions marked.
 
         Returns the matplotlib `Figure`.
@@ -115,21 +115,26 @@ class RangeTestResult:
         return figure
 
 
-def _take(arrays, index):
+def _take(arrays: Any, index: np.ndarray) -> Any:
     if arrays is None:
         return None
     return keras.tree.map_structure(lambda a: np.asarray(a)[index], arrays)
 
 
-def _batches(x, y, sample_weight, batch_size, seed):
+Batch = tuple[Any, Any, Any]
+
+
+def _batches(
+    x: Any, y: Any, sample_weight: Any, batch_size: int | None, seed: int
+) -> tuple[int | None, Callable[[], Iterator[Batch]]]:
     """`(batches per epoch or None, epoch)`: `epoch()` yields `(x, y, sw)`."""
     if isinstance(x, keras.utils.PyDataset):
 
-        def epoch():
+        def dataset_epoch() -> Iterator[Batch]:
             for i in range(len(x)):
                 yield _unpack(x[i])
 
-        return len(x), epoch
+        return len(x), dataset_epoch
     leaves = keras.tree.flatten(x)
     if leaves and all(hasattr(v, "__array__") for v in leaves):
         x, y, sample_weight = (
@@ -139,26 +144,26 @@ def _batches(x, y, sample_weight, batch_size, seed):
         n, size = len(leaves[0]), batch_size or 32
         rng = np.random.default_rng(seed)
 
-        def epoch():
+        def array_epoch() -> Iterator[Batch]:
             order = rng.permutation(n)
             for start in range(0, n, size):
                 index = np.sort(order[start : start + size])
                 yield _take(x, index), _take(y, index), _take(sample_weight, index)
 
-        return math.ceil(n / size), epoch
+        return math.ceil(n / size), array_epoch
     if y is not None or sample_weight is not None:
         raise ValueError(
             "`y` and `sample_weight` go with array inputs; a dataset "
             "yields (x, y) or (x, y, sample_weight) itself."
         )
-    length = None
+    length: int | None = None
     if hasattr(x, "cardinality"):
         length = int(x.cardinality())
         length = length if length >= 0 else None
     elif hasattr(x, "__len__"):
         length = len(x)
 
-    def epoch():
+    def epoch() -> Iterator[Batch]:
         # A tf.data dataset yields TensorFlow tensors, which the JAX and PyTorch
         # backends do not take: read it as NumPy arrays.
         for batch in x.as_numpy_iterator() if hasattr(x, "as_numpy_iterator") else x:
@@ -167,13 +172,13 @@ def _batches(x, y, sample_weight, batch_size, seed):
     return length, epoch
 
 
-def _unpack(batch):
+def _unpack(batch: Any) -> Batch:
     if isinstance(batch, tuple):
         return tuple(batch) + (None,) * (3 - len(batch))
     return batch, None, None
 
 
-def _loop(epoch, steps) -> Iterator:
+def _loop(epoch: Callable[[], Iterator[Batch]], steps: int) -> Iterator[Batch]:
     produced = 0
     while produced < steps:
         empty = True
@@ -187,7 +192,7 @@ def _loop(epoch, steps) -> Iterator:
             raise ValueError("The data yielded no batch.")
 
 
-def _sweep_optimizer(optimizer, learning_rate):
+def _sweep_optimizer(optimizer: Any, learning_rate: float) -> Any:
     """A fresh optimizer of the same kind with a plain, settable rate."""
     wrapper = None
     if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
@@ -207,15 +212,15 @@ def _sweep_optimizer(optimizer, learning_rate):
 
 def find_lr(
     model: keras.Model,
-    x,
-    y=None,
+    x: Any,
+    y: Any = None,
     *,
     batch_size: int | None = None,
     min_lr: float = 1e-7,
     max_lr: float = 1.0,
     steps: int | None = None,
     epochs: int | None = None,
-    sample_weight=None,
+    sample_weight: Any = None,
     smoothing: float | None = None,
     diverge_factor: float = 4.0,
     seed: int = 0,
@@ -282,11 +287,12 @@ def find_lr(
         raise ValueError(f"`diverge_factor` must exceed 1. Received: {diverge_factor}.")
     if steps is not None and epochs is not None:
         raise ValueError("Pass either `steps` or `epochs`, not both.")
-    for name, value in (
+    given: tuple[tuple[str, Any], ...] = (
         ("batch_size", batch_size),
         ("epochs", epochs),
         ("steps", steps),
-    ):
+    )
+    for name, value in given:
         if value is not None and (
             isinstance(value, bool)
             or not isinstance(value, numbers.Integral)
@@ -321,7 +327,9 @@ def find_lr(
     saved = [(v, v.numpy().copy()) for v in model.variables + model.metrics_variables]
     inner = sweep.inner_optimizer if hasattr(sweep, "inner_optimizer") else sweep
 
-    losses, smoothed, average, best = [], [], 0.0, math.inf
+    losses: list[float] = []
+    smoothed: list[float] = []
+    average, best = 0.0, math.inf
     stopped_early = False
     progress = (
         keras.utils.Progbar(steps, stateful_metrics=["lr", "loss"]) if verbose else None
@@ -333,30 +341,34 @@ def find_lr(
             logs = model.train_on_batch(bx, by, sample_weight=bw, return_dict=True)
             loss = float(logs["loss"])
             average = smoothing * average + (1 - smoothing) * loss
-            value = average / (1 - smoothing ** (k + 1))
+            mean = average / (1 - smoothing ** (k + 1))
             losses.append(loss)
-            smoothed.append(value)
+            smoothed.append(mean)
             if progress is not None:
                 progress.update(k + 1, [("lr", float(lrs[k])), ("loss", loss)])
             # Diverged: risen above the best by (factor - 1) times its size,
             # which also holds for losses that go negative.
-            if not math.isfinite(value) or value > best + (diverge_factor - 1) * abs(
+            if not math.isfinite(mean) or mean > best + (diverge_factor - 1) * abs(
                 best
             ):
                 stopped_early = k + 1 < steps
                 break
-            best = min(best, value)
+            best = min(best, mean)
     finally:
         model.optimizer, model.train_function = original, None
         for variable, value in saved:
             variable.assign(value)
 
-    lrs = lrs[: len(losses)]
-    losses, smoothed = np.array(losses), np.array(smoothed)
-    return _suggest(lrs, losses, smoothed, smoothing, stopped_early)
+    return _suggest(
+        lrs[: len(losses)],
+        np.array(losses),
+        np.array(smoothed),
+        smoothing,
+        stopped_early,
+    )
 
 
-def _averaged_lrs(lrs, smoothing):
+def _averaged_lrs(lrs: np.ndarray, smoothing: float) -> np.ndarray:
     """The rate each smoothed loss stands for: the moving average at batch k
     weighs batch k - a by smoothing**a, so its centre lies `mean age` batches
     back, and the sweep's rate there is lrs[k] / ratio**(mean age)."""
@@ -369,10 +381,16 @@ def _averaged_lrs(lrs, smoothing):
     moment = (beta - (k + 1) * beta ** (k + 1) + k * beta ** (k + 2)) / (1 - beta) ** 2
     age = moment / total
     ratio = lrs[1] / lrs[0]
-    return lrs * ratio ** (-age)
+    return np.asarray(lrs * ratio ** (-age))
 
 
-def _suggest(lrs, losses, smoothed, smoothing, stopped_early) -> RangeTestResult:
+def _suggest(
+    lrs: np.ndarray,
+    losses: np.ndarray,
+    smoothed: np.ndarray,
+    smoothing: float,
+    stopped_early: bool,
+) -> RangeTestResult:
     at = _averaged_lrs(lrs, smoothing)
     finite = np.where(np.isfinite(smoothed), smoothed, np.inf)
     lowest = int(np.argmin(finite))

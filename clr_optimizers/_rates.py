@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import keras
 import numpy as np
@@ -13,7 +14,8 @@ from keras import ops
 
 from clr_optimizers._optimizer import CyclicalOptimizer
 from clr_optimizers._policies import parse
-from clr_optimizers._policies._base import as_step
+from clr_optimizers._policies._base import as_step, schedule_rates
+from clr_optimizers._types import Tensor
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
 
@@ -27,12 +29,16 @@ class Source:
     momentums: Callable[[np.ndarray], np.ndarray] | None = None
 
 
-def _numpy(values, steps) -> np.ndarray:
+def _numpy(values: Tensor, steps: np.ndarray) -> np.ndarray:
     values = np.asarray(ops.convert_to_numpy(values), dtype=np.float64)
     return np.broadcast_to(values, np.shape(steps)).copy()
 
 
-def policy_source(clr: Mapping, learning_rate=None, decay=None) -> Source:
+def policy_source(
+    clr: Mapping[str, Any],
+    learning_rate: float | None = None,
+    decay: float | None = None,
+) -> Source:
     """A `clr` dict with its floor, evaluated by its policy."""
     if learning_rate is None and clr.get("mode") != "one_cycle":
         raise ValueError(
@@ -44,13 +50,17 @@ def policy_source(clr: Mapping, learning_rate=None, decay=None) -> Source:
         learning_rate=0.0 if learning_rate is None else learning_rate,
         learning_rate_given=learning_rate is not None,
         decay=decay or 0.0,
+        strict=False,  # a plot saves nothing
     )
+    if policy is None:  # neither clr nor decay: a dict always has a policy
+        raise ValueError("A `clr` dict describes a schedule.")
+    peak = policy.max_lr
 
-    def rates(steps):
-        return _numpy(policy(as_step(steps), floor, policy.max_lr)[0], steps)
+    def rates(steps: np.ndarray) -> np.ndarray:
+        return _numpy(policy(as_step(steps), floor, peak)[0], steps)
 
-    def momentums(steps):
-        weight = policy(as_step(steps), floor, policy.max_lr)[1]
+    def momentums(steps: np.ndarray) -> np.ndarray:
+        weight = policy(as_step(steps), floor, peak)[1]
         return _numpy(policy.momentum_of(weight), steps)
 
     return Source(
@@ -58,21 +68,9 @@ def policy_source(clr: Mapping, learning_rate=None, decay=None) -> Source:
     )
 
 
-def schedule_rates(schedule: Callable, steps: np.ndarray) -> np.ndarray:
-    """A schedule's rates at `steps`: in one call where the schedule takes an
-    array (this package's do), else one call per step."""
-    try:
-        values = np.asarray(ops.convert_to_numpy(schedule(as_step(steps))))
-        if values.shape == np.shape(steps):
-            return values.astype(np.float64)
-    except Exception:  # a schedule written for one step at a time
-        pass
-    return np.array(
-        [float(ops.convert_to_numpy(schedule(as_step(int(s))))) for s in steps]
-    )
-
-
-def source_of(obj, learning_rate=None, decay=None) -> Source:
+def source_of(
+    obj: Any, learning_rate: float | None = None, decay: float | None = None
+) -> Source:
     """The `Source` of a `clr` dict, a CLR optimizer (also wrapped by a
     `LossScaleOptimizer`) or a `LearningRateSchedule`."""
     if isinstance(obj, Mapping):
@@ -89,14 +87,15 @@ def source_of(obj, learning_rate=None, decay=None) -> Source:
         label = type(obj).__name__
         if policy is not None and policy.to_clr() is not None:
             label = f"{label}, {policy.label()}"
-        momentums = None
-        if obj.current_momentum is not None:
+        optimizer = obj
+        momentums: Callable[[np.ndarray], np.ndarray] | None = None
+        if optimizer.current_momentum is not None:
 
-            def momentums(steps):
-                return _numpy(obj._momentum_at(steps), steps)
+            def momentums(steps: np.ndarray) -> np.ndarray:
+                return _numpy(optimizer._momentum_at(steps), steps)
 
         return Source(
-            label, lambda steps: _numpy(obj._rate_at(steps), steps), momentums
+            label, lambda steps: _numpy(optimizer._rate_at(steps), steps), momentums
         )
     raise TypeError(
         "Each schedule must be a `clr` dict, a clr_optimizers optimizer or a "

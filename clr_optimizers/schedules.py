@@ -22,16 +22,36 @@ updates, the number a stock optimizer passes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 import keras
 
-from clr_optimizers._checks import as_number, check_number
+from clr_optimizers._checks import as_number, check_number, counter_dtype
 from clr_optimizers._policies import Cyclical, Policy, TimeDecay, check_bounds, parse
 from clr_optimizers._policies._base import as_step
+from clr_optimizers._types import Tensor
 
 _PACKAGE = "clr_optimizers"
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"`name` must be a string. Received: name={name!r}.")
+    return name
+
+
+def _one(x: Any) -> float:
+    return 1.0
+
+
+def _halving(x: Any) -> Any:
+    return 1.0 / 2.0 ** (x - 1)
+
+
+def _power(gamma: float, x: Any) -> Any:
+    return gamma**x
 
 
 class _PolicySchedule(keras.optimizers.schedules.LearningRateSchedule):
@@ -41,7 +61,7 @@ class _PolicySchedule(keras.optimizers.schedules.LearningRateSchedule):
     _floor: float
     _peak: float | None
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> Tensor:
         rate, _ = self._policy(as_step(step), self._floor, self._peak)
         return rate
 
@@ -83,7 +103,7 @@ class CLRSchedule(_PolicySchedule):
     def __init__(
         self,
         learning_rate: float | None = None,
-        clr: dict | None = None,
+        clr: dict[str, Any] | None = None,
         decay: float | None = None,
         name: str = "CLRSchedule",
     ):
@@ -119,14 +139,15 @@ class CLRSchedule(_PolicySchedule):
         self._policy = policy or TimeDecay(0.0)  # neither: a constant rate
         self._floor = floor
         self._peak = self._policy.max_lr
-        self.name = name
+        self.name = _check_name(name)
+        self._policy.check(floor, counter_dtype())
 
     @property
     def learning_rate(self) -> float:
         return self._floor
 
     @property
-    def clr(self) -> dict | None:
+    def clr(self) -> dict[str, Any] | None:
         return self._policy.to_clr()
 
     @property
@@ -177,7 +198,7 @@ class CyclicalLearningRate(_PolicySchedule):
         initial_learning_rate: float,
         maximal_learning_rate: float,
         step_size: float,
-        scale_fn: Callable | str | dict,
+        scale_fn: Callable[..., Any] | str | dict[str, Any],
         scale_mode: str = "cycle",
         name: str = "CyclicalLearningRate",
     ):
@@ -191,7 +212,17 @@ class CyclicalLearningRate(_PolicySchedule):
             {"scale_fn": scale_fn},
         )
 
-    def _build(self, initial, maximal, step_size, scale_mode, name, clr):
+    _policy: Cyclical
+
+    def _build(
+        self,
+        initial: float,
+        maximal: float,
+        step_size: float,
+        scale_mode: str,
+        name: str,
+        clr: dict[str, Any],
+    ) -> None:
         initial = check_number(
             "initial_learning_rate", as_number(initial), positive=False
         )
@@ -199,7 +230,7 @@ class CyclicalLearningRate(_PolicySchedule):
         check_bounds(
             initial,
             maximal,
-            floor_name="`initial_learning_rate`",
+            floor_name="initial_learning_rate",
             peak_name="maximal_learning_rate",
         )
         clr = {
@@ -220,15 +251,25 @@ class CyclicalLearningRate(_PolicySchedule):
             any_scale_mode=True,
         )
         self._floor, self._peak = initial, maximal
+        self._policy.check(initial, counter_dtype())
         self.initial_learning_rate = initial
         self.maximal_learning_rate = maximal
         self.step_size = self._policy.step_size
         self.scale_mode = self._policy.scale_mode
-        self.name = name
+        self.name = _check_name(name)
 
     @property
-    def scale_fn(self) -> Callable:
-        return self._policy.function
+    def scale_fn(self) -> Callable[..., Any]:
+        """The amplitude scale, a function of the cycle or of the step (for
+        the three named classes, their built-in scale, as in Addons)."""
+        policy = self._policy
+        if policy.function is not None:
+            return policy.function
+        if policy.mode == "triangular2":
+            return _halving
+        if policy.mode == "exp_range":
+            return functools.partial(_power, policy.gamma)
+        return _one
 
     def get_config(self) -> dict[str, Any]:
         config = {

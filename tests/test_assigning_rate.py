@@ -23,7 +23,7 @@ def test_assigning_scales_floor_and_peak_by_hand():
     opt = SGD(learning_rate=1, clr={"max_lr": 5, "step_size": 4})
     opt.iterations.assign(2)
     assert float(opt.learning_rate) == 1.0  # the floor, wherever the cycle is
-    assert opt.lr is opt.learning_rate  # the old name
+    assert float(opt.lr) == float(opt.learning_rate)  # the old name
     opt.learning_rate = 0.5  # half of it: floor 0.5, peak 2.5
     assert float(opt.learning_rate) == 0.5
     assert opt.get_config()["learning_rate"] == 0.5
@@ -376,3 +376,21 @@ def test_stock_state_loads_into_a_cyclical_optimizer(tmp_path):
     for got, want in zip(ours.optimizer.variables, stock.optimizer.variables):
         np.testing.assert_array_equal(got.numpy(), want.numpy())
     assert ours.optimizer.clr["max_lr"] == CLR["max_lr"]
+
+
+def test_assigning_the_value_read_never_drifts():
+    opt = SGD(learning_rate=0.007, clr={"max_lr": 0.030218807980418205, "step_size": 5})
+    before = opt.learning_rates(50)
+    peak = opt.clr["max_lr"]
+    for _ in range(30):  # what LearningRateScheduler(lambda epoch: 0.007) does
+        opt.learning_rate = 0.007
+        opt.learning_rate = float(opt.learning_rate)
+    assert opt.clr["max_lr"] == peak
+    np.testing.assert_array_equal(opt.learning_rates(50), before)
+    assert len(opt._bounds_log) == 1  # nothing changed, nothing noted
+
+
+def test_the_rate_read_is_a_value_not_the_variable():
+    opt = SGD(learning_rate=1.0, clr=CLR)
+    assert not hasattr(opt.learning_rate, "assign")  # only through the setter
+    assert float(opt.learning_rate) == 1.0

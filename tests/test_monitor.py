@@ -298,3 +298,119 @@ def test_exported():
     assert clr_optimizers.LearningRateMonitor is LearningRateMonitor
     assert LearningRateMonitor().learning_rates.shape == (0,)
     assert LearningRateMonitor().momentum_values is None
+
+
+class Truth(keras.callbacks.Callback):
+    """The rate each update used, read off the weights: with loss w * x and
+    x = 1, plain SGD takes w from 0 to minus the rate of the update (one
+    update per batch; w is set to 0 before each)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rates = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.model.layers[0].kernel.assign(np.zeros((1, 1), "float32"))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.rates.append(-kernel(self.model))
+
+
+@pytest.mark.parametrize("compile_kwargs", COMPILE[:2])
+def test_the_record_is_each_rate_training_used(compile_kwargs):
+    clr = {"max_lr": 0.5, "step_size": 3, "mode": "exp_range", "gamma": 0.9}
+    opt = SGD(learning_rate=0.1, clr=clr, decay=0.01)
+    monitor, truth = LearningRateMonitor(), Truth()
+    fit(linear_model(opt, **compile_kwargs), 3, monitor, truth)
+    # To float32 rounding: a compiled step may round the last bit otherwise.
+    np.testing.assert_allclose(monitor.learning_rates, truth.rates, rtol=1e-6)
+
+
+def test_restored_weights_move_the_counter_back_and_the_record_follows(tmp_path):
+    opt = SGD(learning_rate=1.0, clr={"max_lr": 5.0, "step_size": 3})
+    model = linear_model(opt)
+    fit(model, 1)
+    model.save_weights(tmp_path / "w.weights.h5")  # at update 7
+    halve = keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr / 2)
+    fit(model, 3, halve)
+    model.load_weights(tmp_path / "w.weights.h5")  # back to 7, floor 1 again
+    monitor, truth = LearningRateMonitor(), Truth()
+    fit(model, 1, monitor, truth)
+    np.testing.assert_allclose(monitor.learning_rates, truth.rates, rtol=1e-6)
+    expected = [
+        reference_rate(n, base=1.0, max_lr=5.0, step_size=3) for n in range(7, 14)
+    ]
+    np.testing.assert_allclose(monitor.learning_rates, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("monitor_first", [True, False], ids=["first", "last"])
+def test_backup_and_restore_wherever_the_monitor_stands(tmp_path, monitor_first):
+    halve = keras.callbacks.LearningRateScheduler(lambda epoch, lr: 1.0 / 2**epoch)
+
+    class Crash(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise RuntimeError("crash")
+
+    first = linear_model(SGD(learning_rate=1.0, clr={"max_lr": 5.0, "step_size": 3}))
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    with pytest.raises(RuntimeError):
+        fit(first, 4, halve, backup, Crash())
+    # A fresh process would build the optimizer from the original arguments.
+    model = linear_model(SGD(learning_rate=1.0, clr={"max_lr": 5.0, "step_size": 3}))
+    monitor, truth = LearningRateMonitor(), Truth()
+    restore = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    callbacks = [monitor, restore] if monitor_first else [restore, monitor]
+    fit(model, 4, halve, *callbacks, truth)
+    # The backup holds epochs 1 and 2 (the crash came after it was written):
+    # epochs 3 and 4 ran here, with floors 1/4 and 1/8.
+    assert len(monitor.learning_rates) == 2 * UPDATES
+    assert monitor.epoch_ends == [7, 14]
+    np.testing.assert_allclose(monitor.learning_rates, truth.rates, rtol=1e-6)
+
+
+def test_a_fit_ended_by_an_exception_is_recorded_when_read():
+    class Interrupt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if int(ops.convert_to_numpy(self.model.optimizer.iterations)) == 11:
+                raise KeyboardInterrupt
+
+    opt = SGD(learning_rate=1.0, clr={"max_lr": 5.0, "step_size": 3})
+    model = linear_model(opt)
+    monitor = LearningRateMonitor()
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, 3, monitor, Interrupt())
+    np.testing.assert_allclose(
+        monitor.learning_rates, opt.learning_rates(11), rtol=1e-6
+    )
+    fit(model, 1, monitor)  # and the record goes on
+    np.testing.assert_allclose(
+        monitor.learning_rates, opt.learning_rates(18), rtol=1e-6
+    )
+    assert kernel(model) == pytest.approx(-monitor.learning_rates.sum(), rel=1e-6)
+
+
+def test_a_model_compiled_again_with_another_optimizer():
+    model = linear_model(keras.optimizers.Adagrad(learning_rate=0.2))
+    monitor = LearningRateMonitor()
+    fit(model, 1, monitor)
+    clr = {"max_lr": 0.01, "step_size": 4, "momentum": (0.85, 0.95)}
+    opt = Adam(learning_rate=0.001, clr=clr)
+    model.compile(optimizer=opt, loss=mean_prediction)
+    history = fit(model, 1, monitor)
+    np.testing.assert_allclose(
+        monitor.learning_rates, [0.2] * UPDATES + list(opt.learning_rates(7)), rtol=1e-6
+    )
+    momentums = monitor.momentum_values
+    assert np.isnan(momentums[:UPDATES]).all()  # Adagrad has none
+    np.testing.assert_allclose(momentums[UPDATES:], opt.momentum_values(7), rtol=1e-6)
+    assert history.history["momentum"] == pytest.approx([opt.momentum_values(7)[-1]])
+
+
+def test_epoch_logs_after_the_callbacks_that_write_the_floor():
+    scheduler = keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr)
+    opt = SGD(learning_rate=1.0, clr={"max_lr": 5.0, "step_size": 3})
+    monitor = LearningRateMonitor()
+    history = fit(linear_model(opt), 2, scheduler, monitor)
+    last = opt.learning_rates(14)[[6, 13]]
+    np.testing.assert_allclose(history.history["learning_rate"], last, rtol=1e-7)

@@ -51,6 +51,10 @@ def test_the_released_version_and_this_one_have_files_for_every_optimizer():
     assert {name for v, name in FILES if v == clr_optimizers.__version__} == set(CASES)
 
 
+def _release(version):
+    return tuple(int(part) for part in version.split(".")[:3])
+
+
 def _same_clr(loaded, recorded):
     # 0.1.0 listed every key, `None` for those that do not apply.
     recorded = {k: v for k, v in recorded.items() if v is not None}
@@ -64,6 +68,9 @@ def _same_clr(loaded, recorded):
 
 @pytest.mark.parametrize(("version", "name"), FILES, ids=[f"{v}/{n}" for v, n in FILES])
 def test_saved_file_loads_and_continues_its_schedule(version, name):
+    written_by = MANIFESTS[version]["keras"]
+    if _release(keras.version()) < _release(written_by):
+        pytest.skip(f"Keras {keras.version()} cannot read files of Keras {written_by}")
     recorded = MANIFESTS[version][name]
     # As with any Keras model, a model saved under mixed precision loads its
     # LossScaleOptimizer (and its state) under that policy.

@@ -88,3 +88,28 @@ def test_a_registered_class_that_cannot_be_rebuilt_is_refused():
 
     with pytest.raises(ValueError, match=r"clr\['scale_fn'\].*from_config"):
         SGD(clr={**CLR, "scale_fn": NoFromConfig()})
+
+
+def test_custom_objects_reach_the_scale_fn(tmp_path):
+    def unregistered(cycle):
+        return 1.0 / cycle
+
+    opt = (
+        SGD(learning_rate=0.01, clr={**CLR, "scale_fn": "mine>inverse"})
+        if False
+        else None
+    )
+    config = {
+        "learning_rate": 0.01,
+        "clr": {**CLR, "scale_fn": "mine>inverse"},
+    }
+    objects = {"mine>inverse": unregistered}
+    opt = SGD.from_config(config, custom_objects=objects)
+    assert opt.clr["scale_fn"] == "mine>inverse"
+    again = keras.optimizers.deserialize(
+        keras.optimizers.serialize(opt), custom_objects=objects
+    )
+    np.testing.assert_array_equal(again.learning_rates(20), opt.learning_rates(20))
+    with keras.saving.custom_object_scope(objects):
+        inside = SGD.from_config(config)
+    np.testing.assert_array_equal(inside.learning_rates(20), opt.learning_rates(20))

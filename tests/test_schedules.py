@@ -192,6 +192,10 @@ def test_addons_names_arguments_defaults_and_config_keys():
     assert cases[3][0].get_config()["gamma"] == 1.0
     assert cases[0][0].get_config()["scale_fn"] == "clr_tests>addons_decay"
     assert cases[0][0].scale_fn is scale_functions.addons_decay
+    # The named classes expose their built-in scale, as Addons' did.
+    assert [cases[i][0].scale_fn(3.0) for i in (1, 2)] == [1.0, 0.25]
+    gamma = ExponentialCyclicalLearningRate(0.1, 1, 4, gamma=0.5).scale_fn
+    assert gamma(3.0) == 0.125
     assert (
         keras.optimizers.schedules.serialize(cases[1][0])["registered_name"]
         == "clr_optimizers>TriangularCyclicalLearningRate"
@@ -262,6 +266,15 @@ def test_a_registered_object_saves_by_its_config():
         ),
         (lambda: ExponentialCyclicalLearningRate(0.1, 1, 40, gamma=1.5), ["gamma"]),
         (lambda: CyclicalLearningRate(0.1, 1, 40, scale_fn=3), ["scale_fn"]),
+        (
+            lambda: CyclicalLearningRate(0.1, 1, 40, scale_fn=lambda x: x / 0.0),
+            ["scale_fn", "finite"],
+        ),
+        (
+            lambda: CyclicalLearningRate(0.1, 1, 40, scale_fn=lambda x: float(x) + "a"),
+            ["scale_fn", "keras.ops"],
+        ),
+        (lambda: TriangularCyclicalLearningRate(0.1, 1, 40, name=5), ["name"]),
         (lambda: CyclicalLearningRate(0.1, 1, 40, scale_fn="nope>none"), ["scale_fn"]),
         (lambda: CLRSchedule(clr={"max_lr": 1.0, "step_size": 4}), ["learning_rate"]),
         (lambda: CLRSchedule(0.1, {"max_lr": 1.0}), ["step_size"]),

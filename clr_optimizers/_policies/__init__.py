@@ -5,9 +5,10 @@ Each family of policies is one module with one frozen dataclass (a subclass
 of `Policy`): `cyclical` (the 2017 modes and custom scale functions),
 `one_cycle`, and `time_decay` (`decay` without a cycle). `parse` turns the
 arguments `clr=`, `decay=` and `learning_rate=` into one of them. The
-optimizers, the schedule objects, the plots, the range test and the
-learning-rate monitor all evaluate what `parse` returns; none re-states a
-formula. Adding a family is one module and one entry in `FAMILIES`.
+optimizers, the schedule objects, the plots and the learning-rate monitor
+evaluate what `parse` returns, and the range test checks its suggestions
+with it; none re-states a formula. Adding a family is one module and one
+entry in `FAMILIES`.
 """
 
 from __future__ import annotations
@@ -112,15 +113,16 @@ def parse(
 def check_bounds(
     floor: float,
     peak: float,
-    floor_name: str = "the learning rate",
+    floor_name: str = "learning_rate",
     peak_name: str = "clr['max_lr']",
 ) -> None:
     """The peak must be at least the floor, compared as the float32 values the
     training step uses (so that a config read back from a variable passes)."""
     if np.float32(peak) < np.float32(floor):
         raise ValueError(
-            f"`{peak_name}` must be at least {floor_name} (the bottom of the "
-            f"cycle). Received: max_lr={peak}, learning_rate={floor}."
+            f"`{peak_name}` must be at least the learning rate `{floor_name}` "
+            f"(the bottom of the cycle). Received: {peak_name}={peak}, "
+            f"{floor_name}={floor}."
         )
 
 

@@ -3,7 +3,7 @@ count, written once with `keras.ops`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import keras
@@ -11,6 +11,7 @@ import numpy as np
 from keras import backend, ops
 
 from clr_optimizers._checks import counter_dtype, int_max
+from clr_optimizers._types import Tensor
 
 
 class Policy:
@@ -34,7 +35,7 @@ class Policy:
     #: The `clr` keys of this family, besides `max_lr`, `mode` and `momentum`.
     keys: ClassVar[tuple[str, ...]] = ()
 
-    max_lr: float
+    max_lr: float | None
     momentum: tuple[float, float] | None
     decay: float
 
@@ -62,24 +63,27 @@ class Policy:
         """The complete `clr` dict, every default filled in."""
         raise NotImplementedError
 
-    def __call__(self, step, floor, peak):
+    def __call__(
+        self, step: Tensor, floor: Tensor, peak: Tensor
+    ) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
 
     def label(self) -> str:
         """A short description for legends."""
         return str(getattr(self, "mode", type(self).__name__))
 
-    def check(self, floor: float, dtype) -> None:
+    def check(self, floor: float, dtype: Any) -> None:
         """Evaluates what only an evaluation can check (a custom function);
         called once at construction."""
 
-    def momentum_of(self, weight):
+    def momentum_of(self, weight: Tensor) -> Tensor:
         """The cycled momentum at `weight`: `highest - (highest - lowest) w`."""
+        assert self.momentum is not None
         lowest, highest = self.momentum
         return highest - (highest - lowest) * weight
 
 
-def decayed(step, floor, decay: float):
+def decayed(step: Tensor, floor: Tensor, decay: float) -> Tensor:
     """`floor / (1 + decay * step)`: time-based decay, before any cycle."""
     floor = ops.cast(floor, "float32")
     if not decay:
@@ -87,7 +91,7 @@ def decayed(step, floor, decay: float):
     return floor / (1.0 + decay * ops.cast(step, "float32"))
 
 
-def as_step(step):
+def as_step(step: Any) -> Tensor:
     """A count of applied updates (a number, an array or a tensor) as an
     integer tensor; a float is rounded down, a negative count is 0.
 
@@ -114,3 +118,19 @@ def as_step(step):
     elif "int" not in dtype:
         raise TypeError(f"A step must be a number of updates. Received: {step!r}.")
     return ops.maximum(step, 0)
+
+
+def schedule_rates(
+    schedule: Callable[[Tensor], Tensor], steps: np.ndarray
+) -> np.ndarray:
+    """A schedule's rates at `steps`: in one call where the schedule takes an
+    array (this package's do), else one call per step."""
+    try:
+        values = np.asarray(ops.convert_to_numpy(schedule(as_step(steps))))
+        if values.shape == np.shape(steps):
+            return values.astype(np.float64)
+    except Exception:  # a schedule written for one step at a time
+        pass
+    return np.array(
+        [float(ops.convert_to_numpy(schedule(as_step(int(s))))) for s in steps]
+    )

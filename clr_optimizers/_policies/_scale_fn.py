@@ -8,9 +8,11 @@ that the loading process has registered, also under `safe_mode=True`.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import keras
@@ -27,18 +29,42 @@ HOW_TO_REGISTER = (
 
 # The saved form of a scale function: its registered name, or the serialized
 # config of an instance of a registered class.
-Saved = str | dict
+Saved = str | dict[str, Any]
+
+# The `custom_objects` of the `from_config` call under way, if any.
+_CUSTOM_OBJECTS: contextvars.ContextVar[Mapping[str, Any] | None] = (
+    contextvars.ContextVar("custom_objects", default=None)
+)
 
 
-def resolve(scale_fn: Any, *, name: str, strict: bool) -> tuple[Saved | None, Callable]:
+@contextlib.contextmanager
+def also_found_in(custom_objects: Mapping[str, Any] | None) -> Iterator[None]:
+    """Names are also looked up in `custom_objects` within the block (besides
+    Keras's registry and any `custom_object_scope`, which stay in force)."""
+    token = _CUSTOM_OBJECTS.set(dict(custom_objects or {}))
+    try:
+        yield
+    finally:
+        _CUSTOM_OBJECTS.reset(token)
+
+
+def _find(name: str) -> Any:
+    found = (_CUSTOM_OBJECTS.get() or {}).get(name)
+    return found if found is not None else keras.saving.get_registered_object(name)
+
+
+def resolve(
+    scale_fn: Any, *, name: str, strict: bool
+) -> tuple[Saved | None, Callable[..., Any]]:
     """`(saved form, callable)` for a `scale_fn` argument.
 
     `strict` refuses a callable that cannot be saved (a lambda, a
     `functools.partial`, an unregistered function or class); otherwise its
-    saved form is `None` and `unsaved_error` explains, when it is needed.
+    saved form is `None`, and asking for it later (`Cyclical.to_clr`) raises
+    `why_unsaved`.
     """
     if isinstance(scale_fn, str):
-        found = keras.saving.get_registered_object(scale_fn)
+        found = _find(scale_fn)
         if found is None or not callable(found):
             raise ValueError(
                 f"`{name}`: no function is registered under the name {scale_fn!r}. "
@@ -52,7 +78,9 @@ def resolve(scale_fn: Any, *, name: str, strict: bool) -> tuple[Saved | None, Ca
         return scale_fn, found
     if isinstance(scale_fn, dict):  # an instance of a registered class, saved
         try:
-            instance = keras.saving.deserialize_keras_object(scale_fn)
+            instance = keras.saving.deserialize_keras_object(
+                scale_fn, custom_objects=dict(_CUSTOM_OBJECTS.get() or {})
+            )
         except Exception as error:
             raise ValueError(
                 f"`{name}` could not be rebuilt from {scale_fn!r}: {error} "
@@ -69,15 +97,21 @@ def resolve(scale_fn: Any, *, name: str, strict: bool) -> tuple[Saved | None, Ca
         )
     reason = why_unsaved(scale_fn)
     if reason is None:
-        if inspect.isfunction(scale_fn) or inspect.isbuiltin(scale_fn):
-            return keras.saving.get_registered_name(scale_fn), scale_fn
-        return keras.saving.serialize_keras_object(scale_fn), scale_fn
+        return saved_form(scale_fn), scale_fn
     if strict:
         raise ValueError(f"`{name}` {reason} " + HOW_TO_REGISTER)
     return None, scale_fn
 
 
-def why_unsaved(scale_fn: Callable) -> str | None:
+def saved_form(scale_fn: Callable[..., Any]) -> Saved:
+    """The registered name of a function, or the config of an instance, as
+    it is now (an instance is serialized when its config is asked for)."""
+    if inspect.isfunction(scale_fn) or inspect.isbuiltin(scale_fn):
+        return str(keras.saving.get_registered_name(scale_fn))
+    return dict(keras.saving.serialize_keras_object(scale_fn))
+
+
+def why_unsaved(scale_fn: Callable[..., Any]) -> str | None:
     """Why `scale_fn` cannot be saved in a config, or `None` if it can."""
     if isinstance(scale_fn, functools.partial):
         return (
@@ -92,12 +126,12 @@ def why_unsaved(scale_fn: Callable) -> str | None:
                 "loaded safely."
             )
         registered = keras.saving.get_registered_name(scale_fn)
-        if keras.saving.get_registered_object(registered) is not scale_fn:
+        if _find(registered) is not scale_fn:
             return f"{registered!r} is not registered with Keras."
         return None
     cls = type(scale_fn)
     registered = keras.saving.get_registered_name(cls)
-    if keras.saving.get_registered_object(registered) is not cls:
+    if _find(registered) is not cls:
         return (
             f"is an instance of {cls.__qualname__}, which is not registered with Keras."
         )
@@ -112,7 +146,7 @@ def why_unsaved(scale_fn: Callable) -> str | None:
     return None
 
 
-def display(saved: Saved | None, scale_fn: Callable) -> str:
+def display(saved: Saved | None, scale_fn: Callable[..., Any] | None) -> str:
     """How messages and legends name a scale function."""
     if isinstance(saved, str):
         return saved

@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from fractions import Fraction
+from typing import Any
 
 from keras import ops
 
@@ -46,17 +47,18 @@ from clr_optimizers._checks import (
 )
 from clr_optimizers._policies import _scale_fn
 from clr_optimizers._policies._base import Policy, decayed
+from clr_optimizers._types import Tensor
 
 MODES = ("triangular", "triangular2", "exp_range", "modified_triangular2")
 SCALE_MODES = ("cycle", "iterations")
 # The argument each built-in mode's scale is a function of.
-_MODE_SCALE_MODE = {
+_MODE_SCALE_MODE: dict[str | None, str] = {
     "triangular": "cycle",
     "triangular2": "cycle",
     "exp_range": "iterations",
     "modified_triangular2": "cycle",
 }
-_DEFAULT_RESTART_EVERY = {"modified_triangular2": 3}
+_DEFAULT_RESTART_EVERY: dict[str | None, int] = {"modified_triangular2": 3}
 # Keeps the cycle count modulo `restart_every` far inside int32.
 MAX_RESTART_EVERY = 10**6
 
@@ -93,27 +95,27 @@ class Cyclical(Policy):
     decay: float = 0.0
     # The function `scale_fn` names (or the function itself, when it cannot be
     # saved); and `step_fractions` for each counter range it has served.
-    function: Callable | None = dataclasses.field(
+    function: Callable[..., Any] | None = dataclasses.field(
         default=None, repr=False, compare=False
     )
-    _fractions: dict = dataclasses.field(
+    _fractions: dict[int, tuple[int, int, int]] = dataclasses.field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
     @classmethod
     def from_clr(
         cls,
-        clr,
+        clr: Mapping[str, Any],
         *,
-        max_lr,
-        momentum,
-        learning_rate,
-        learning_rate_given,
-        decay,
-        strict,
+        max_lr: float,
+        momentum: tuple[float, float] | None,
+        learning_rate: float,
+        learning_rate_given: bool,
+        decay: float,
+        strict: bool,
         name: Callable[[str], str] = _clr_name,
         any_scale_mode: bool = False,
-    ):
+    ) -> tuple[Cyclical, float]:
         """`name(key)` is how messages call a key; `any_scale_mode` lets a
         built-in mode take either scale mode (TensorFlow Addons' classes)."""
         mode = clr.get("mode")
@@ -206,7 +208,7 @@ class Cyclical(Policy):
         )
         return policy, learning_rate
 
-    def to_clr(self):
+    def to_clr(self) -> dict[str, Any]:
         if self.function is not None and self.scale_fn is None:
             raise ValueError(
                 f"`scale_fn` {_scale_fn.display(None, self.function)!r} "
@@ -214,6 +216,9 @@ class Cyclical(Policy):
                 "config cannot hold it, so it cannot be saved. "
                 + _scale_fn.HOW_TO_REGISTER
             )
+        scale_fn = self.scale_fn
+        if isinstance(scale_fn, dict) and self.function is not None:
+            scale_fn = _scale_fn.saved_form(self.function)  # as it is now
         config = {
             "max_lr": self.max_lr,
             "mode": self.mode,
@@ -222,7 +227,7 @@ class Cyclical(Policy):
             "step_size_down": self.step_size_down,
             "gamma": self.gamma,
             "restart_every": self.restart_every,
-            "scale_fn": self.scale_fn,
+            "scale_fn": scale_fn,
             "scale_mode": self.scale_mode,
             "momentum": None if self.momentum is None else list(self.momentum),
         }
@@ -238,9 +243,10 @@ class Cyclical(Policy):
         """Updates in the rising and in the falling half of a cycle."""
         if self.step_size is not None:
             return self.step_size, self.step_size
+        assert self.step_size_up is not None and self.step_size_down is not None
         return self.step_size_up, self.step_size_down
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         # For the 32- and 64-bit counters, computed here rather than while a
         # compiled step is traced (filling a cache there would retrace it).
         for counter_max in (2**31 - 1, 2**63 - 1):
@@ -254,7 +260,7 @@ class Cyclical(Policy):
             )
         return self._fractions[counter_max]
 
-    def check(self, floor: float, dtype) -> None:
+    def check(self, floor: float, dtype: Any) -> None:
         if self.function is None:
             return
         what = _scale_fn.display(self.scale_fn, self.function)
@@ -273,7 +279,9 @@ class Cyclical(Policy):
                     f"{count}; the scale must be finite."
                 )
 
-    def __call__(self, step, floor, peak):
+    def __call__(
+        self, step: Tensor, floor: Tensor, peak: Tensor
+    ) -> tuple[Tensor, Tensor]:
         peak = ops.cast(peak, "float32")
         floor_n = decayed(step, floor, self.decay)
 
@@ -325,7 +333,9 @@ class Cyclical(Policy):
         return floor_n + (peak - floor_n) * height, height
 
 
-def step_fractions(up, down, int_max: int) -> tuple[int, int, int]:
+def step_fractions(
+    up: int | float, down: int | float, int_max: int
+) -> tuple[int, int, int]:
     """The half cycles `up` and `down` (in updates) as `(U, D, b)`, meaning
     `U / b` and `D / b`, with `(U + D - 1) b` (the largest product
     `cycle_position` forms) within a counter whose largest value is `int_max`.
@@ -356,7 +366,9 @@ def step_fractions(up, down, int_max: int) -> tuple[int, int, int]:
         limit -= 1
 
 
-def cycle_position(step, period: int, b: int, int_max: int, with_cycles=True):
+def cycle_position(
+    step: Tensor, period: int, b: int, int_max: int, with_cycles: bool = True
+) -> tuple[tuple[Tensor, Tensor], Tensor]:
     """Where `step` updates fall in the cycle, exactly, for a cycle of
     `period / b` updates.
 
@@ -371,7 +383,7 @@ def cycle_position(step, period: int, b: int, int_max: int, with_cycles=True):
     """
     # b cycles span exactly `period` updates.
     if period > int_max:  # every count the counter can hold is in the first
-        q, offset = 0, step
+        q, offset = 0, step  # type: Tensor, Tensor
     else:
         q, offset = (step // period if with_cycles else None), step % period
     if b == 1:

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
+from typing import Any
 
 from keras import ops
 
@@ -42,10 +44,11 @@ from clr_optimizers._checks import (
     int_max,
 )
 from clr_optimizers._policies._base import Policy
+from clr_optimizers._types import Tensor
 
 ANNEAL_STRATEGIES = ("cos", "linear")
 # PyTorch's `OneCycleLR` defaults.
-DEFAULTS = {
+DEFAULTS: dict[str, Any] = {
     "pct_start": 0.3,
     "div_factor": 25.0,
     "final_div_factor": 1e4,
@@ -70,10 +73,10 @@ class OneCycle(Policy):
 
     max_lr: float
     total_steps: int
-    pct_start: float = DEFAULTS["pct_start"]
-    final_div_factor: float = DEFAULTS["final_div_factor"]
-    anneal_strategy: str = DEFAULTS["anneal_strategy"]
-    three_phase: bool = DEFAULTS["three_phase"]
+    pct_start: float = 0.3
+    final_div_factor: float = 1e4
+    anneal_strategy: str = "cos"
+    three_phase: bool = False
     momentum: tuple[float, float] | None = None
     decay: float = 0.0
 
@@ -84,15 +87,15 @@ class OneCycle(Policy):
     @classmethod
     def from_clr(
         cls,
-        clr,
+        clr: Mapping[str, Any],
         *,
-        max_lr,
-        momentum,
-        learning_rate,
-        learning_rate_given,
-        decay,
-        strict,
-    ):
+        max_lr: float,
+        momentum: tuple[float, float] | None,
+        learning_rate: float,
+        learning_rate_given: bool,
+        decay: float,
+        strict: bool,
+    ) -> tuple[OneCycle, float]:
         if decay:
             raise ValueError(
                 "`decay` does not apply to mode 'one_cycle', which anneals to its "
@@ -166,7 +169,7 @@ class OneCycle(Policy):
         )
         return policy, learning_rate
 
-    def to_clr(self):
+    def to_clr(self) -> dict[str, Any]:
         config = {
             "max_lr": self.max_lr,
             "mode": "one_cycle",
@@ -179,7 +182,9 @@ class OneCycle(Policy):
         }
         return {key: value for key, value in config.items() if value is not None}
 
-    def __call__(self, step, floor, peak):
+    def __call__(
+        self, step: Tensor, floor: Tensor, peak: Tensor
+    ) -> tuple[Tensor, Tensor]:
         last = self.total_steps - 1
         if last <= int_max(step.dtype):
             step = ops.minimum(step, last)
