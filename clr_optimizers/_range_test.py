@@ -338,6 +338,9 @@ def find_lr(
         model.optimizer, model.train_function = sweep, None
         for k, (bx, by, bw) in enumerate(itertools.chain([first], batches)):
             inner.learning_rate = float(lrs[k])
+            # The loss of this batch alone: some Keras versions (3.7) keep a
+            # running mean across `train_on_batch` calls.
+            model.reset_metrics()
             logs = model.train_on_batch(bx, by, sample_weight=bw, return_dict=True)
             loss = float(logs["loss"])
             average = smoothing * average + (1 - smoothing) * loss

@@ -31,7 +31,7 @@ FAMILIES: dict[type[Policy], str] = {
 MODES = tuple(mode for family in FAMILIES for mode in family.modes if mode)
 CYCLICAL_MODES = tuple(mode for mode in Cyclical.modes if mode)
 # Every key of a `clr` dict: "max_lr", "mode" and "momentum" serve every family.
-KEYS = ("max_lr", "mode", *Cyclical.keys, "momentum", *OneCycle.keys)
+KEYS = ("max_lr", "mode", "momentum", *(key for f in FAMILIES for key in f.keys))
 
 
 def _hint(key: str) -> str | None:
