@@ -12,6 +12,10 @@ from clr_optimizers._arguments import EXTRA_ARGUMENTS, parameters
 from clr_optimizers._optimizer import CyclicalOptimizer
 
 _ARGS_DOC = """
+    The arguments of `{path}`, with the same defaults, and three more.
+    Rates may be any plain number. While `clr['momentum']` cycles, the
+    stock momentum argument is its highest value.
+
     Args:
         clr: `None` (the stock optimizer) or a dict describing the schedule.
             `learning_rate` is the bottom of a cycle, or where one cycle
@@ -44,9 +48,6 @@ _ARGS_DOC = """
             `learning_rate / (1 + decay * n)` after `n` updates, which lowers
             the floor of the cycle and never its peak. Not for
             `"one_cycle"`. Defaults to `None`.
-        *args, **kwargs: Every argument of `{path}`, with the same defaults.
-            Rates may be any plain number. While `clr['momentum']` cycles,
-            the momentum argument is its highest value.
 
     Example:
 

@@ -13,7 +13,7 @@ import keras
 from clr_optimizers.schedules import CLRSchedule
 
 schedule = CLRSchedule(0.01, {"max_lr": 0.06, "step_size": 2000})
-model.compile(optimizer=keras.optimizers.Adam(learning_rate=schedule), ...)
+model.compile(optimizer=keras.optimizers.Adam(learning_rate=schedule), loss="mse")
 ```
 
 `schedule(step)` is the rate of the update that follows `step` applied

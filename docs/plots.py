@@ -1,4 +1,4 @@
-"""Draws the schedule plots in the README: `python docs/plots.py [out_dir]`."""
+"""Draws the plots of the documentation: `python docs/plots.py [out_dir]`."""
 
 import sys
 from pathlib import Path
@@ -6,6 +6,34 @@ from pathlib import Path
 from clr_optimizers import SGD, plot_schedule
 
 STEPS_PER_EPOCH = 100
+
+
+def policies():
+    """The four cyclical modes of the 2017 paper and the source study, a
+    panel each."""
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(2, 2, figsize=(10, 5.5), sharex=True, sharey=True)
+    modes = {
+        "triangular": {},
+        "triangular2": {},
+        "exp_range": {"gamma": 0.9985},
+        "modified_triangular2": {},
+    }
+    for ax, (mode, extra) in zip(axes.flat, modes.items()):
+        clr = {"max_lr": 0.06, "step_size": 2 * STEPS_PER_EPOCH, "mode": mode}
+        label = ", ".join([mode, *(f"{k} {v}" for k, v in extra.items())])
+        plot_schedule(
+            {**clr, **extra},
+            learning_rate=0.01,
+            epochs=24,
+            steps_per_epoch=STEPS_PER_EPOCH,
+            labels=[label],
+            ax=ax,
+        )
+        ax.set_xlabel("epoch" if ax in axes[1] else "")
+    figure.tight_layout()
+    return figure
 
 
 def asymmetric():
@@ -104,7 +132,7 @@ def monitor():
 
 def main(out_dir=Path(__file__).parent):
     out_dir = Path(out_dir)
-    for draw in (asymmetric, momentum, one_cycle, monitor):
+    for draw in (policies, asymmetric, momentum, one_cycle, monitor):
         draw().savefig(out_dir / f"{draw.__name__}.png", dpi=110)
         print(f"wrote {out_dir / draw.__name__}.png")
 

@@ -49,7 +49,7 @@ def test_module_and_console_script_entry_points():
         assert "--optimizers" in out.stdout
 
 
-def test_readme_plots_are_drawn(tmp_path):
+def test_the_documentation_plots_are_drawn(tmp_path):
     script = Path(__file__).parents[1] / "docs" / "plots.py"
     result = subprocess.run(
         [sys.executable, str(script), str(tmp_path)],
@@ -57,6 +57,6 @@ def test_readme_plots_are_drawn(tmp_path):
         text=True,
         check=True,
     )
-    for name in ("asymmetric", "momentum", "one_cycle"):
+    for name in ("policies", "asymmetric", "momentum", "one_cycle", "monitor"):
         assert f"{name}.png" in result.stdout
         assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
