@@ -76,8 +76,8 @@ class CLRSchedule(_PolicySchedule):
 
     `CLRSchedule(r, clr)(k)` is the rate that `SGD(learning_rate=r, clr=clr)`
     uses for update `k + 1`: the same modes, asymmetric halves,
-    `restart_every`, `decay` and `one_cycle`, from the same formulas (see the
-    README's "The `clr` dict"). A schedule sets only the rate: a `clr` that
+    `restart_every`, `decay` and `one_cycle`, from the same formulas (see "The `clr`
+    dict" in the documentation). A schedule sets only the rate: a `clr` that
     cycles the momentum needs a CLR optimizer or `cyclical()`.
 
     Args:
@@ -181,7 +181,8 @@ class CyclicalLearningRate(_PolicySchedule):
     Args:
         initial_learning_rate: The floor of the cycle.
         maximal_learning_rate: The peak of the cycle.
-        step_size: Updates per half cycle (a fraction is read to 1/1000).
+        step_size: Updates per half cycle (a fraction is read as the nearest fraction with a
+            denominator of at most 1000).
         scale_fn: The amplitude scale, a function of `m` written with
             `keras.ops` (or plain arithmetic). Any callable trains; to save
             the schedule, register it with

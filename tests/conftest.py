@@ -23,7 +23,7 @@ COUNTER_MAX = int(
 )
 BACKEND = keras.backend.backend()
 
-# The reference notebook's table (README, "Usage: the reference notebook"):
+# The reference notebook's table (docs/verifying.md):
 # (iterations, current_lr) after each epoch of 1000 updates.
 REFERENCE_TABLE = [
     (1000, 0.034975),
@@ -60,7 +60,7 @@ def reference_rate(
     scale_mode="cycle",
     decay=0.0,
 ):
-    """The documented schedule (README, "The formulas") for one update count
+    """The documented schedule (docs/clr-dict.md) for one update count
     `n`, in float64 Python."""
     if mode == "modified_triangular2":
         mode, restart_every = "triangular2", restart_every or 3
