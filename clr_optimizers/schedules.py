@@ -181,8 +181,8 @@ class CyclicalLearningRate(_PolicySchedule):
     Args:
         initial_learning_rate: The floor of the cycle.
         maximal_learning_rate: The peak of the cycle.
-        step_size: Updates per half cycle (a fraction is read as the nearest fraction with a
-            denominator of at most 1000).
+        step_size: Updates per half cycle (a fraction is read as the nearest
+            fraction with a denominator of at most 1000).
         scale_fn: The amplitude scale, a function of `m` written with
             `keras.ops` (or plain arithmetic). Any callable trains; to save
             the schedule, register it with
