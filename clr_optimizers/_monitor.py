@@ -103,7 +103,6 @@ class LearningRateMonitor(keras.callbacks.Callback):
         self.epoch_ends: list[int] = []
         # Recorded updates, by runs of one optimizer: (rates, momentums).
         self._segments: list[tuple[np.ndarray, np.ndarray | None]] = []
-        self._size = 0
         # The optimizer recorded, its counter recorded up to, and how many
         # times its state had been restored then.
         self._source: Any = None
@@ -165,11 +164,9 @@ class LearningRateMonitor(keras.callbacks.Callback):
         if self._first_batch:
             self._first_batch = False
             optimizer = _inner(self.model.optimizer)
+            self._catch_up()
             if optimizer is not self._source:
-                self._catch_up()
                 self._start(optimizer)
-            else:
-                self._catch_up()
         if self._read_stock_rate:
             self._read_stock_rate = False
             rate = stock_rate(self._source)
@@ -180,7 +177,7 @@ class LearningRateMonitor(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         self._catch_up()
-        self.epoch_ends.append(self._size)
+        self.epoch_ends.append(sum(len(rates) for rates, _ in self._segments))
         if logs is None or not self._segments:
             return
         rates, momentums = self._segments[-1]
@@ -257,7 +254,6 @@ class LearningRateMonitor(keras.callbacks.Callback):
         counts = np.arange(start, now)
         rates, momentums = self._used(optimizer, counts)
         self._segments.append((rates, momentums))
-        self._size += len(rates)
         if self._writer is not None:
             for count, rate in zip(counts, rates):
                 self._writer.add_scalar("learning_rate", rate, int(count) + 1)
