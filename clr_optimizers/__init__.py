@@ -15,6 +15,7 @@ from clr_optimizers._monitor import LearningRateMonitor
 from clr_optimizers._optimizer import CyclicalOptimizer
 from clr_optimizers._plots import plot_schedule
 from clr_optimizers._range_test import RangeTestResult, find_lr
+from clr_optimizers._restart import RestartCycle
 from clr_optimizers.optimizers import (
     OPTIMIZERS,
     SGD,
@@ -43,6 +44,7 @@ __all__ = [
     "Nadam",
     "RMSprop",
     "RangeTestResult",
+    "RestartCycle",
     "__version__",
     "cyclical",
     "find_lr",

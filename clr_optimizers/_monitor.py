@@ -301,10 +301,9 @@ def _constant_momentum(optimizer: Any, size: int) -> np.ndarray | None:
 def _cyclical_rates(
     optimizer: CyclicalOptimizer, counts: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """A CLR optimizer's rates at `counts`, with the bounds it noted in use
-    from each count on (the last note at or before a count applies)."""
-    policy = optimizer._policy
-    assert policy is not None
+    """A CLR optimizer's rates at `counts`, with the bounds, restart point
+    and policy it noted in use from each count on (the last note at or before
+    a count applies)."""
     log = optimizer._bounds_log
     cycled = optimizer._momentum_argument is not None
     rates = np.empty(len(counts))
@@ -314,9 +313,9 @@ def _cyclical_rates(
     # Which note applies to each count: the last one at or before it.
     which = np.maximum(np.searchsorted(starts, counts, side="right") - 1, 0)
     for index in np.unique(which):
-        _, floor, peak = log[index]
+        _, floor, peak, start, policy = log[index]
         mask = which == index
-        step = ops.convert_to_tensor(counts[mask], dtype=dtype)
+        step = ops.convert_to_tensor(np.maximum(counts[mask] - start, 0), dtype=dtype)
         rate, weight = policy(step, floor, peak)
         rates[mask] = ops.convert_to_numpy(rate)
         if cycled:  # in float32, as the training step computes it

@@ -31,7 +31,7 @@ from clr_optimizers._keras_private import (
     track_variable,
     tracked_variables,
 )
-from clr_optimizers._policies import Policy, _scale_fn
+from clr_optimizers._policies import Policy, _scale_fn, check_bounds, parse
 from clr_optimizers._policies._base import schedule_rates
 from clr_optimizers._types import Tensor
 
@@ -39,7 +39,7 @@ _Schedule = keras.optimizers.schedules.LearningRateSchedule
 _STOCK_LEARNING_RATE = keras.optimizers.Optimizer.learning_rate
 
 # Keys that describe the optimizer's state, not its configuration.
-STATE_KEYS = ("iterations", "current_lr", "current_momentum")
+STATE_KEYS = ("iterations", "current_lr", "current_momentum", "cycle_start")
 
 
 def shortest_float(value: Tensor) -> float:
@@ -59,12 +59,15 @@ class CyclicalOptimizer(_OptimizerBase):
 
     _policy: Policy | None
     _max_lr: Any
+    _cycle_start: Any
     _momentum_argument: str | None
     _momentum_variable: _momentum.CycledValue | None
     _pending_values: list[np.ndarray] | None
     _step_values: tuple[Tensor, Tensor | None] | None
     _restores: int
-    _bounds_log: list[tuple[int, float, float | None]]
+    _bounds_log: list[tuple[int, float, float | None, int, Policy]]
+    _traced: bool
+    _keeps_start: bool
 
     def __init__(
         self,
@@ -100,8 +103,26 @@ class CyclicalOptimizer(_OptimizerBase):
                     aggregation="only_first_replica",
                 )
             object.__setattr__(self, "_max_lr", max_lr)
-        # (update count, floor, peak): the bounds in use from each count on.
+        # Where the schedule restarted: the count that `restart` noted, from
+        # which the policy then counts its updates. A variable tracked after
+        # `max_lr` from the first restart on (until then the state has the
+        # layout of 0.2.0, and the step does not read it).
+        self._cycle_start = None
+        self._keeps_start = False
+        if self._max_lr is not None:
+            with keras.name_scope(self.name, caller=self):
+                start = keras.Variable(
+                    0,
+                    name="cycle_start",
+                    dtype=raw_iterations(self).dtype,
+                    trainable=False,
+                    aggregation="only_first_replica",
+                )
+            object.__setattr__(self, "_cycle_start", start)
+        # (update count, floor, peak, cycle start, policy): what was in use
+        # from each count on.
         object.__setattr__(self, "_bounds_log", [])
+        self._traced = False
         self._momentum_argument = bound.momentum_argument
         self._momentum_variable = None
         self._pending_values = None
@@ -129,9 +150,19 @@ class CyclicalOptimizer(_OptimizerBase):
             v is not self._max_lr for v in tracked_variables(self)
         ):
             track_variable(self, self._max_lr)
+        if self._keeps_start:
+            self._track_start()
         pending, self._pending_values = self._pending_values, None
         if pending is not None:
             self._restore(pending)
+
+    def _track_start(self) -> None:
+        """Makes the restart point part of the state, from now on."""
+        assert self._cycle_start is not None
+        self._keeps_start = True
+        start = self._cycle_start
+        if self.built and all(v is not start for v in tracked_variables(self)):
+            track_variable(self, start)
 
     def load_own_variables(self, store: Any) -> None:
         # Read now: the store may be a file that closes after this call.
@@ -147,6 +178,15 @@ class CyclicalOptimizer(_OptimizerBase):
         self._restore(values)
 
     def _restore(self, values: list[np.ndarray]) -> None:
+        if (
+            self._cycle_start is not None
+            and not self._keeps_start
+            and self.built
+            and len(values) == len(self.variables) + 1
+        ):
+            # State saved after a restart, loaded into an optimizer made from
+            # the original arguments (a backup): it holds the restart point.
+            self._track_start()
         variables = self.variables
         variables = _legacy_layouts.variables_for(self, variables, len(values)) or (
             variables
@@ -171,6 +211,8 @@ class CyclicalOptimizer(_OptimizerBase):
         weight of a cycled momentum (`None` when it does not cycle)."""
         step = ops.convert_to_tensor(step, dtype=raw_iterations(self).dtype)
         if self._policy is not None:
+            if self._keeps_start:
+                step = ops.maximum(step - self._cycle_start, 0)
             rate, weight = self._policy(step, stock_rate(self), self._max_lr)
             return rate, weight if self._momentum_argument else None
         if isinstance(stock_rate(self), _Schedule):
@@ -197,6 +239,7 @@ class CyclicalOptimizer(_OptimizerBase):
         # for everything that reads it during the update: the rate of the
         # update rule and of weight decay, and a cycled momentum.
         object.__setattr__(self, "_step_values", self._schedule_at(self.iterations))
+        self._traced = True
         try:
             return super()._backend_apply_gradients(grads, trainable_variables)
         finally:
@@ -320,23 +363,120 @@ class CyclicalOptimizer(_OptimizerBase):
         while self._bounds_log and self._bounds_log[-1][0] >= count:
             self._bounds_log.pop()
         floor = float(ops.convert_to_numpy(stock_rate(self)))
-        peak = None
+        peak = start = None
         if self._max_lr is not None:
             peak = float(ops.convert_to_numpy(self._max_lr))
-        self._bounds_log.append((count, floor, peak))
+        if self._keeps_start:
+            start = int(ops.convert_to_numpy(self._cycle_start))
+        self._bounds_log.append((count, floor, peak, start or 0, self._policy))
+
+    def restart(
+        self,
+        learning_rate: float | None = None,
+        max_lr: float | None = None,
+        **clr: Any,
+    ) -> None:
+        """Restarts the schedule at the current update, as if training began
+        here: the next update uses the schedule's first rate.
+
+        Optionally with new bounds (`learning_rate`, the floor, and
+        `max_lr`) and new `clr` keys, such as `step_size`. The restart point
+        and the bounds are optimizer variables: they take effect at once,
+        also in a compiled training step, and a saved model or a backup
+        resumes with them. Other keys change the configuration, which
+        `get_config` reports and a saved model keeps; a training step that is
+        already compiled uses them once it is built anew
+        (`model.make_train_function(force=True)`, which the `RestartCycle`
+        callback calls).
+
+        Example:
+
+        ```python
+        opt = SGD(learning_rate=0.01, clr={"max_lr": 0.1, "step_size": 4})
+        opt.iterations.assign(6)
+        opt.restart(max_lr=0.05, step_size=2)
+        opt.learning_rates(5)  # from update 7 on: 0.01, 0.03, 0.05, 0.03, 0.01
+        ```
+        """
+        floor, peak, policy = self._restarted(learning_rate, max_lr, clr)
+        first = not self._keeps_start
+        self._track_start()
+        stock_rate(self).assign(floor)
+        self._max_lr.assign(peak)
+        # A number, not the counter's array: JAX must not see two variables
+        # share one buffer.
+        self._cycle_start.assign(int(ops.convert_to_numpy(self.iterations)))
+        self._use(policy, clr, first)
+        self._log_bounds()
+
+    def _restarted(
+        self, learning_rate: float | None, max_lr: float | None, clr: dict[str, Any]
+    ) -> tuple[float, float, Policy]:
+        """The bounds and the policy that `restart` sets, checked."""
+        if self._policy is None or self._max_lr is None:
+            raise ValueError(
+                "`restart` needs a schedule: the optimizer was made without "
+                "`clr`, so it has no cycle to restart."
+            )
+        floor = shortest_float(stock_rate(self))
+        if learning_rate is not None:
+            floor = as_number(learning_rate)
+            floor = check_number("learning_rate", floor, positive=False)
+        peak = shortest_float(self._max_lr)
+        if max_lr is not None:
+            peak = check_number("max_lr", as_number(max_lr))
+        check_bounds(floor, peak, "learning_rate", "max_lr")
+        if not clr:
+            return floor, peak, self._policy
+        for key in ("momentum", "max_lr"):
+            if key in clr:
+                raise ValueError(
+                    "`restart` takes `max_lr` as its own argument and keeps the "
+                    f"optimizer's momentum; it cannot change `clr[{key!r}]`."
+                )
+        config = self.clr
+        assert config is not None
+        policy, _ = parse(
+            {**config, **clr, "max_lr": peak}, learning_rate=floor, decay=self.decay
+        )
+        assert policy is not None
+        policy.check(floor, raw_iterations(self).dtype)
+        return floor, peak, policy
+
+    def _use(self, policy: Policy, changed: dict[str, Any], first: bool) -> None:
+        """Makes `policy` the schedule's configuration (after the first
+        restart, `first`, the step also reads the restart point)."""
+        if self._traced and (first or policy != self._policy):
+            what = "the first restart" if first else "the new configuration"
+            if policy != self._policy:
+                what += f" ({', '.join(sorted(changed))})"
+            warnings.warn(
+                f"A training step that is already compiled uses {what} once it "
+                "is built anew: call `model.make_train_function(force=True)` "
+                "(the `RestartCycle` callback does).",
+                stacklevel=3,
+            )
+        self._policy = policy
 
     # Reporting.
+
+    def _start(self) -> int:
+        """The update count at which the schedule (re)started."""
+        if not self._keeps_start:
+            return 0
+        return int(ops.convert_to_numpy(self._cycle_start))
 
     def learning_rates(self, updates: int) -> np.ndarray:
         """The rate of each of the first `updates` updates, without training.
 
         Computed by the same function as the training step, from the current
-        bounds; entry `k` is the rate of update `k + 1`.
+        bounds; entry `k` is the rate of update `k + 1` of the schedule,
+        counted from its start (after `restart`, from the restart).
         """
         updates = check_count("updates", updates)
         if self._policy is None and isinstance(stock_rate(self), _Schedule):
             return schedule_rates(stock_rate(self), np.arange(updates))
-        rates = self._rate_at(np.arange(updates))
+        rates = self._rate_at(np.arange(updates) + self._start())
         return np.asarray(ops.convert_to_numpy(rates), dtype=np.float64)
 
     def momentum_values(self, updates: int) -> np.ndarray:
@@ -348,7 +488,7 @@ class CyclicalOptimizer(_OptimizerBase):
                 "clr={..., 'momentum': (lowest, highest)}."
             )
         updates = check_count("updates", updates)
-        values = self._momentum_at(np.arange(updates))
+        values = self._momentum_at(np.arange(updates) + self._start())
         return np.asarray(ops.convert_to_numpy(values), dtype=np.float64)
 
     @property
@@ -405,14 +545,24 @@ class CyclicalOptimizer(_OptimizerBase):
         )
         if self._momentum_argument is not None:
             config["current_momentum"] = self.current_momentum
+        if self._keeps_start:
+            config["cycle_start"] = self._start()
         return config
 
     @classmethod
     def from_config(
         cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None
     ) -> Any:
+        start = config.get("cycle_start")
         config = {k: v for k, v in config.items() if k not in STATE_KEYS}
         # A custom scale function is found among `custom_objects` as well as
         # in Keras's registry and any custom-object scope around the call.
         with _scale_fn.also_found_in(custom_objects):
-            return super().from_config(config, custom_objects=custom_objects)
+            optimizer = super().from_config(config, custom_objects=custom_objects)
+        if start is not None and optimizer._cycle_start is not None:
+            # Restarted: its state holds the restart point (set here too, for
+            # an optimizer made from a config alone).
+            optimizer._track_start()
+            optimizer._cycle_start.assign(start)
+            optimizer._log_bounds()
+        return optimizer

@@ -91,6 +91,61 @@ def one_cycle():
     )
 
 
+def family():
+    """Cosine ramps, warm restarts, a warmup and a chain, a panel each."""
+    import matplotlib.pyplot as plt
+
+    steps = STEPS_PER_EPOCH
+    panels = {
+        "ramp cos, triangular2": {
+            "max_lr": 0.06,
+            "step_size": 2 * steps,
+            "mode": "triangular2",
+            "ramp": "cos",
+        },
+        "warm_restarts, period_mult 2, peak_mult 0.7": {
+            "mode": "warm_restarts",
+            "max_lr": 0.06,
+            "period": 2 * steps,
+            "period_mult": 2,
+            "peak_mult": 0.7,
+        },
+        "warmup 2 epochs, then triangular": {
+            "max_lr": 0.06,
+            "step_size": 2 * steps,
+            "warmup_steps": 2 * steps,
+        },
+        "chain: warmup and cycles, then a cosine anneal": {
+            "mode": "chain",
+            "max_lr": 0.06,
+            "policies": [
+                {"step_size": steps, "warmup_steps": 2 * steps},
+                {
+                    "mode": "warm_restarts",
+                    "learning_rate": 0.001,
+                    "max_lr": 0.01,
+                    "period": 10 * steps,
+                    "cycle_limit": 1,
+                },
+            ],
+            "boundaries": [12 * steps],
+        },
+    }
+    figure, axes = plt.subplots(2, 2, figsize=(10, 5.5), sharex=True, sharey=True)
+    for ax, (label, clr) in zip(axes.flat, panels.items()):
+        plot_schedule(
+            clr,
+            learning_rate=0.01,
+            epochs=24,
+            steps_per_epoch=steps,
+            labels=[label],
+            ax=ax,
+        )
+        ax.set_xlabel("epoch" if ax in axes[1] else "")
+    figure.tight_layout()
+    return figure
+
+
 def monitor():
     """A real fit: what `LearningRateMonitor` recorded, with a scheduler
     halving the cycle from the fifth epoch on."""
@@ -132,7 +187,7 @@ def monitor():
 
 def main(out_dir=Path(__file__).parent):
     out_dir = Path(out_dir)
-    for draw in (policies, asymmetric, momentum, one_cycle, monitor):
+    for draw in (policies, asymmetric, momentum, one_cycle, family, monitor):
         draw().savefig(out_dir / f"{draw.__name__}.png", dpi=110)
         print(f"wrote {out_dir / draw.__name__}.png")
 

@@ -59,7 +59,47 @@ def cyclical(draw):
         clr["scale_mode"] = "cycle" if scale_fn == "inverse_cycle" else "iterations"
     if draw(st.booleans()):
         clr["restart_every"] = draw(st.integers(1, 10**6))
+    clr["ramp"] = draw(st.sampled_from(["linear", "cos"]))
     return clr
+
+
+@st.composite
+def warm_restarts(draw):
+    clr = {
+        "mode": "warm_restarts",
+        "period": draw(steps),
+        "momentum": draw(momentums),
+        "peak_mult": draw(st.floats(1e-3, 1.0)),
+    }
+    if draw(st.booleans()):  # long enough that the periods are few
+        clr["period_mult"] = draw(st.floats(1.01, 10.0))
+    if draw(st.booleans()):
+        clr["cycle_limit"] = draw(st.integers(1, 10**6))
+    return clr
+
+
+@st.composite
+def chain(draw):
+    pieces = draw(
+        st.lists(st.one_of(cyclical(), warm_restarts()), min_size=2, max_size=3)
+    )
+    for piece in pieces:
+        del piece["momentum"]  # the chain's own
+    starts = sorted(
+        draw(
+            st.sets(
+                st.integers(1, 10**12),
+                min_size=len(pieces) - 1,
+                max_size=len(pieces) - 1,
+            )
+        )
+    )
+    return {
+        "mode": "chain",
+        "policies": pieces,
+        "boundaries": starts,
+        "momentum": draw(momentums),
+    }
 
 
 @st.composite
@@ -80,6 +120,13 @@ def one_cycle(draw):
         "final_div_factor": draw(st.floats(1.0, 1e6)),
         "momentum": draw(momentums),
     }
+    if draw(st.booleans()):  # sized by epochs, as PyTorch allows
+        epochs = draw(st.integers(1, 1000))
+        if total_steps // epochs >= 1:
+            del clr["total_steps"]
+            clr["epochs"], clr["steps_per_epoch"] = epochs, total_steps // epochs
+            clr["pct_start"] = 0.4  # within the bounds for any total of 3 or more
+            clr["total_steps_used"] = epochs * (total_steps // epochs)
     return clr
 
 
@@ -87,12 +134,14 @@ def one_cycle(draw):
 def valid(draw):
     learning_rate = draw(st.floats(0.0, 1.0))
     max_lr = learning_rate * draw(st.floats(1.0, 1e3)) or draw(rates)
-    clr = {"max_lr": max_lr, **draw(st.one_of(cyclical(), one_cycle()))}
+    family = st.one_of(cyclical(), one_cycle(), warm_restarts(), chain())
+    clr = {"max_lr": max_lr, **draw(family)}
+    if draw(st.integers(0, 3)) == 0:
+        clr["warmup_steps"] = draw(st.integers(1, 10**12))
+        clr["warmup_factor"] = draw(st.floats(0.0, 1.0))
+    total = clr.pop("total_steps_used", None) or clr.get("total_steps")
     if clr.get("mode") == "one_cycle":  # where rounding put pct_start on a bound
-        total, warm_up_end = (
-            clr["total_steps"],
-            clr["pct_start"] * clr["total_steps"] - 1,
-        )
+        warm_up_end = clr["pct_start"] * total - 1
         if (
             warm_up_end <= 0
             or clr["pct_start"] >= 1
@@ -100,7 +149,13 @@ def valid(draw):
         ):
             clr["pct_start"] = 0.4
     decay = 0.0
-    if clr.get("mode") != "one_cycle" and draw(st.booleans()):
+    if clr.get("mode") in (
+        None,
+        "triangular",
+        "triangular2",
+        "exp_range",
+        "modified_triangular2",
+    ) and draw(st.booleans()):
         decay = draw(st.floats(0.0, 1.0))
     return learning_rate, clr, decay, draw(counts)
 
@@ -122,6 +177,8 @@ def test_valid_configurations_give_finite_rates_within_bounds(case):
         floor = learning_rate / clr["final_div_factor"]
     else:
         floor = learning_rate / (1 + decay * applied)
+    if clr.get("warmup_factor") is not None and applied < clr["warmup_steps"]:
+        floor = 0.0  # the warmup starts from a fraction of the first rate
     assert within(rate, np.float32(floor), np.float32(clr["max_lr"])), (rate, floor)
     if clr["momentum"] is not None:
         low, high = clr["momentum"]
@@ -158,6 +215,17 @@ BAD_VALUES = {
         (0.5, math.inf),
     ],
     "scale_fn": ["no>such_function", 3, "clr_tests>unregistered"],
+    "ramp": ["cosine", "Linear", 1, 3.0],
+    "epochs": BAD_INTEGERS,
+    "steps_per_epoch": BAD_INTEGERS,
+    "period": BAD_NUMBERS,
+    "period_mult": [*BAD_NUMBERS, 0.5],
+    "peak_mult": [*BAD_NUMBERS, 1.5],
+    "cycle_limit": BAD_INTEGERS,
+    "warmup_steps": BAD_INTEGERS,
+    "warmup_factor": [math.nan, -0.1, 1.5, "0.5", [0.5], True],
+    "policies": [[], [{"step_size": 1}], "triangular", [{"step_size": 0}, {}], 3],
+    "boundaries": [[], [0], [-1], [2.5], "10", [10, 10], 10],
 }
 assert set(BAD_VALUES) | {"max_lr"} == set(KEYS)
 

@@ -2,8 +2,10 @@
 configuration, its checks and its formula are written.
 
 Each family of policies is one module with one frozen dataclass (a subclass
-of `Policy`): `cyclical` (the 2017 modes and custom scale functions),
-`one_cycle`, and `time_decay` (`decay` without a cycle). `parse` turns the
+of `Policy`): `cyclical` (the 2017 modes and custom scale functions, with
+straight or cosine ramps), `one_cycle`, `warm_restarts` (SGDR), `chain`
+(policies in sequence), and `time_decay` (`decay` without a cycle); `warmup`
+puts a linear warmup before any of them. `parse` turns the
 arguments `clr=`, `decay=` and `learning_rate=` into one of them. The
 optimizers, the schedule objects, the plots and the learning-rate monitor
 evaluate what `parse` returns, and the range test checks its suggestions
@@ -18,20 +20,33 @@ from typing import Any
 import numpy as np
 
 from clr_optimizers._checks import check_number, check_pair, reject_unknown
+from clr_optimizers._policies import warmup
 from clr_optimizers._policies._base import Policy
+from clr_optimizers._policies.chain import Chain
 from clr_optimizers._policies.cyclical import Cyclical
 from clr_optimizers._policies.one_cycle import OneCycle
 from clr_optimizers._policies.time_decay import TimeDecay
+from clr_optimizers._policies.warm_restarts import WarmRestarts
+from clr_optimizers._policies.warmup import Warmup
 
 # The families a `clr` dict can describe, each with a description for messages.
 FAMILIES: dict[type[Policy], str] = {
     Cyclical: "the cyclical modes",
     OneCycle: "mode 'one_cycle'",
+    WarmRestarts: "mode 'warm_restarts'",
+    Chain: "mode 'chain'",
 }
 MODES = tuple(mode for family in FAMILIES for mode in family.modes if mode)
 CYCLICAL_MODES = tuple(mode for mode in Cyclical.modes if mode)
-# Every key of a `clr` dict: "max_lr", "mode" and "momentum" serve every family.
-KEYS = ("max_lr", "mode", "momentum", *(key for f in FAMILIES for key in f.keys))
+# Every key of a `clr` dict: "max_lr", "mode", "momentum" and the warmup's
+# serve every family.
+KEYS = (
+    "max_lr",
+    "mode",
+    "momentum",
+    *warmup.KEYS,
+    *dict.fromkeys(key for f in FAMILIES for key in f.keys),
+)
 
 
 def _hint(key: str) -> str | None:
@@ -69,6 +84,7 @@ def parse(
     reject_unknown("`clr`", clr, KEYS, hint=_hint)
     # A key given as None means the key is not given, as in a normalised dict.
     clr = {key: value for key, value in clr.items() if value is not None}
+    warming, clr = warmup.split(clr)
     if "max_lr" not in clr:
         raise ValueError(
             "`clr` is missing the required key 'max_lr'. Example: "
@@ -107,7 +123,7 @@ def parse(
         strict=strict,
     )
     check_bounds(learning_rate, max_lr)
-    return policy, learning_rate
+    return Warmup.wrap(policy, warming), learning_rate
 
 
 def check_bounds(
@@ -131,10 +147,13 @@ __all__ = [
     "FAMILIES",
     "KEYS",
     "MODES",
+    "Chain",
     "Cyclical",
     "OneCycle",
     "Policy",
     "TimeDecay",
+    "WarmRestarts",
+    "Warmup",
     "check_bounds",
     "parse",
 ]

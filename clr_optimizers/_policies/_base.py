@@ -59,8 +59,9 @@ class Policy:
         """
         raise NotImplementedError
 
-    def to_clr(self) -> dict[str, Any] | None:
-        """The complete `clr` dict, every default filled in."""
+    def to_clr(self, peak: float | None = None) -> dict[str, Any] | None:
+        """The complete `clr` dict, every default filled in; with `peak`, for
+        that peak in place of `max_lr` (every other bound scaled with it)."""
         raise NotImplementedError
 
     def __call__(

@@ -17,7 +17,9 @@ With equal halves `h = max(0, 1 - x)`, `x = |n / s - 2 cycle + 1|`, the
 paper's form. `scale` is a function of `x = cycle` (scale mode "cycle") or
 `x = n` ("iterations"): 1 (`triangular`), `1 / 2**(x - 1)` (`triangular2`),
 `gamma**x` (`exp_range`, on `n` unless chosen otherwise) or a registered
-function. With `restart_every = K` the scale is evaluated as if counting
+function. With `ramp="cos"` each half is a half cosine instead of a straight
+line: `h` becomes `(1 - cos(pi h)) / 2`, the same at the floor and the peak.
+With `restart_every = K` the scale is evaluated as if counting
 started afresh every K cycles (`modified_triangular2` is `triangular2` with
 K = 3). A cycled momentum is `highest - (highest - lowest) * h * scale`.
 
@@ -51,6 +53,7 @@ from clr_optimizers._types import Tensor
 
 MODES = ("triangular", "triangular2", "exp_range", "modified_triangular2")
 SCALE_MODES = ("cycle", "iterations")
+RAMPS = ("linear", "cos")
 # The argument each built-in mode's scale is a function of.
 _MODE_SCALE_MODE: dict[str | None, str] = {
     "triangular": "cycle",
@@ -80,6 +83,7 @@ class Cyclical(Policy):
         "restart_every",
         "scale_fn",
         "scale_mode",
+        "ramp",
     )
 
     max_lr: float
@@ -91,6 +95,7 @@ class Cyclical(Policy):
     restart_every: int | None = None
     scale_fn: _scale_fn.Saved | None = None
     scale_mode: str = "cycle"
+    ramp: str = "linear"
     momentum: tuple[float, float] | None = None
     decay: float = 0.0
     # The function `scale_fn` names (or the function itself, when it cannot be
@@ -184,6 +189,8 @@ class Cyclical(Policy):
                 f"Received: gamma={gamma} with mode={mode!r}."
             )
 
+        ramp = check_choice(name("ramp"), clr.get("ramp", "linear"), RAMPS)
+
         restart_every = clr.get("restart_every")
         if restart_every is None:
             restart_every = _DEFAULT_RESTART_EVERY.get(mode)
@@ -202,13 +209,14 @@ class Cyclical(Policy):
             restart_every=restart_every,
             scale_fn=saved,
             scale_mode=scale_mode,
+            ramp=ramp,
             momentum=momentum,
             decay=decay,
             function=function,
         )
         return policy, learning_rate
 
-    def to_clr(self) -> dict[str, Any]:
+    def to_clr(self, peak: float | None = None) -> dict[str, Any]:
         if self.function is not None and self.scale_fn is None:
             raise ValueError(
                 f"`scale_fn` {_scale_fn.display(None, self.function)!r} "
@@ -220,7 +228,7 @@ class Cyclical(Policy):
         if isinstance(scale_fn, dict) and self.function is not None:
             scale_fn = _scale_fn.saved_form(self.function)  # as it is now
         config = {
-            "max_lr": self.max_lr,
+            "max_lr": self.max_lr if peak is None else peak,
             "mode": self.mode,
             "step_size": self.step_size,
             "step_size_up": self.step_size_up,
@@ -229,13 +237,15 @@ class Cyclical(Policy):
             "restart_every": self.restart_every,
             "scale_fn": scale_fn,
             "scale_mode": self.scale_mode,
+            # Only when chosen: the dict of straight ramps is as 0.2.0 wrote it.
+            "ramp": None if self.ramp == "linear" else self.ramp,
             "momentum": None if self.momentum is None else list(self.momentum),
         }
         return {key: value for key, value in config.items() if value is not None}
 
     def label(self) -> str:
         if self.mode is not None:
-            return self.mode
+            return self.mode if self.ramp == "linear" else f"{self.mode}, cos"
         return f"scale_fn {_scale_fn.display(self.scale_fn, self.function)}"
 
     @property
@@ -305,6 +315,8 @@ class Cyclical(Policy):
                 left = ops.cast(period - u, "float32")
             rising = ops.cast(u, "float32") / float(rise)
             triangle = ops.minimum(rising, left / float(fall))
+        if self.ramp == "cos":  # (1 - cos(pi h)) / 2, exact at 0 and 1
+            triangle = ops.square(ops.sin((0.5 * math.pi) * triangle))
         if constant_scale:
             return floor_n + (peak - floor_n) * triangle, triangle
 

@@ -1,8 +1,9 @@
 """The one-cycle policy (Smith and Topin, 2017, arXiv:1708.07120), phase by
 phase as PyTorch's `OneCycleLR` defines it.
 
-Over `T = total_steps` updates the rate rises from `start` (the learning
-rate) to `peak` (`max_lr`) and falls to `final = start / final_div_factor`.
+Over `T = total_steps` updates (or `epochs * steps_per_epoch`) the rate
+rises from `start` (the learning rate) to `peak` (`max_lr`) and falls to
+`final = start / final_div_factor`.
 With `p = pct_start` the phases end after the updates
 
 ```
@@ -64,6 +65,8 @@ class OneCycle(Policy):
     modes = ("one_cycle",)
     keys = (
         "total_steps",
+        "epochs",
+        "steps_per_epoch",
         "pct_start",
         "div_factor",
         "final_div_factor",
@@ -79,6 +82,9 @@ class OneCycle(Policy):
     three_phase: bool = False
     momentum: tuple[float, float] | None = None
     decay: float = 0.0
+    # As given, in place of `total_steps` (their product).
+    epochs: int | None = None
+    steps_per_epoch: int | None = None
 
     @property
     def mode(self) -> str:
@@ -103,15 +109,48 @@ class OneCycle(Policy):
                 f"decay={decay}."
             )
         values = {**DEFAULTS, **clr}
-        if "total_steps" not in clr:
+        epochs = steps_per_epoch = None
+        by_epochs = [key for key in ("epochs", "steps_per_epoch") if key in clr]
+        if by_epochs and "total_steps" in clr:
             raise ValueError(
-                "`clr` is missing the key 'total_steps' that mode 'one_cycle' "
-                'needs. Example: clr={"mode": "one_cycle", "max_lr": 0.1, '
-                '"total_steps": 10000}.'
+                f"`clr[{by_epochs[0]!r}]` and `clr['total_steps']` exclude each "
+                "other: give `total_steps`, or `epochs` and `steps_per_epoch` "
+                "(whose product it is)."
             )
-        total_steps = check_int(
-            "clr['total_steps']", clr["total_steps"], 2, MAX_STEP_SIZE, "updates"
-        )
+        if len(by_epochs) == 1:
+            missing = {"epochs": "steps_per_epoch", "steps_per_epoch": "epochs"}
+            raise ValueError(
+                f"`clr[{by_epochs[0]!r}]` needs `clr[{missing[by_epochs[0]]!r}]`: "
+                "mode 'one_cycle' lasts epochs * steps_per_epoch updates."
+            )
+        if by_epochs:
+            epochs = check_int(
+                "clr['epochs']", clr["epochs"], 1, MAX_STEP_SIZE, "epochs"
+            )
+            steps_per_epoch = check_int(
+                "clr['steps_per_epoch']",
+                clr["steps_per_epoch"],
+                1,
+                MAX_STEP_SIZE,
+                "updates",
+            )
+            total_steps = epochs * steps_per_epoch
+            if not 2 <= total_steps <= MAX_STEP_SIZE:
+                raise ValueError(
+                    "`clr['epochs']` * `clr['steps_per_epoch']` must be between 2 "
+                    f"and {MAX_STEP_SIZE:,} updates. Received: epochs={epochs}, "
+                    f"steps_per_epoch={steps_per_epoch}."
+                )
+        elif "total_steps" in clr:
+            total_steps = check_int(
+                "clr['total_steps']", clr["total_steps"], 2, MAX_STEP_SIZE, "updates"
+            )
+        else:
+            raise ValueError(
+                "`clr` is missing the key 'total_steps' (or 'epochs' and "
+                "'steps_per_epoch') that mode 'one_cycle' needs. Example: "
+                'clr={"mode": "one_cycle", "max_lr": 0.1, "total_steps": 10000}.'
+            )
         pct_start = check_fraction("clr['pct_start']", values["pct_start"], zero=False)
         three_phase = check_bool("clr['three_phase']", values["three_phase"])
         warm_up_end = pct_start * total_steps - 1
@@ -166,15 +205,20 @@ class OneCycle(Policy):
             anneal_strategy=anneal,
             three_phase=three_phase,
             momentum=momentum,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
         )
         return policy, learning_rate
 
-    def to_clr(self) -> dict[str, Any]:
+    def to_clr(self, peak: float | None = None) -> dict[str, Any]:
+        by_epochs = self.epochs is not None
         config = {
-            "max_lr": self.max_lr,
+            "max_lr": self.max_lr if peak is None else peak,
             "mode": "one_cycle",
             "momentum": None if self.momentum is None else list(self.momentum),
-            "total_steps": self.total_steps,
+            "total_steps": None if by_epochs else self.total_steps,
+            "epochs": self.epochs,
+            "steps_per_epoch": self.steps_per_epoch,
             "pct_start": self.pct_start,
             "final_div_factor": self.final_div_factor,
             "anneal_strategy": self.anneal_strategy,

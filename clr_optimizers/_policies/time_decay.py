@@ -28,7 +28,7 @@ class TimeDecay(Policy):
     max_lr: ClassVar[None] = None  # type: ignore[misc]
     momentum: ClassVar[None] = None  # type: ignore[misc]
 
-    def to_clr(self) -> None:
+    def to_clr(self, peak: float | None = None) -> None:
         return None
 
     def label(self) -> str:

@@ -1,0 +1,196 @@
+"""Policies in sequence (mode "chain"), each counting its updates from its own
+start, as optax's `join_schedules` joins schedules.
+
+With pieces `p_0, ..., p_m` and `boundaries = [B_1, ..., B_m]` (and `B_0 = 0`):
+
+```
+lr(n) = p_j(n - B_j)     for B_j <= n < B_(j+1)
+```
+
+Each piece is a `clr` dict of its own (any mode, with its own warmup), with
+`learning_rate` for its floor (by default the optimizer's) and `max_lr` for
+its peak (by default the chain's). The pieces' bounds are kept as multiples
+of the chain's `max_lr`, so that assigning the optimizer's learning rate,
+which scales the chain's floor and peak, scales every piece alike. A cycled
+momentum (the chain's `momentum`) follows each piece's weight.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from keras import ops
+
+from clr_optimizers._checks import MAX_STEP_SIZE, check_int, check_number, int_max
+from clr_optimizers._policies._base import Policy
+from clr_optimizers._types import Tensor
+
+
+@dataclasses.dataclass(frozen=True)
+class Chain(Policy):
+    """Mode "chain", validated, every default filled in."""
+
+    modes = ("chain",)
+    keys = ("policies", "boundaries")
+
+    max_lr: float
+    # The pieces, each with its floor and its peak as given.
+    pieces: tuple[Policy, ...]
+    floors: tuple[float, ...]
+    peaks: tuple[float, ...]
+    boundaries: tuple[int, ...]
+    momentum: tuple[float, float] | None = None
+    decay: float = 0.0
+
+    @property
+    def mode(self) -> str:
+        return "chain"
+
+    @classmethod
+    def from_clr(
+        cls,
+        clr: Mapping[str, Any],
+        *,
+        max_lr: float,
+        momentum: tuple[float, float] | None,
+        learning_rate: float,
+        learning_rate_given: bool,
+        decay: float,
+        strict: bool,
+    ) -> tuple[Chain, float]:
+        from clr_optimizers._policies import parse  # the pieces are `clr` dicts
+
+        if decay:
+            raise ValueError(
+                "`decay` does not apply to mode 'chain': give each piece the "
+                f"schedule it follows. Received: decay={decay}."
+            )
+        for key in ("policies", "boundaries"):
+            if key not in clr:
+                raise ValueError(
+                    f"`clr` is missing the key {key!r} that mode 'chain' needs. "
+                    'Example: clr={"mode": "chain", "max_lr": 0.1, "policies": '
+                    '[{"step_size": 500}, {"mode": "warm_restarts", "period": '
+                    '2000}], "boundaries": [3000]}.'
+                )
+        policies, boundaries = clr["policies"], clr["boundaries"]
+        if not isinstance(policies, Sequence) or isinstance(policies, str):
+            raise TypeError(
+                "`clr['policies']` must be a list of `clr` dicts. "
+                f"Received: policies={policies!r}."
+            )
+        if not isinstance(boundaries, Sequence) or isinstance(boundaries, str):
+            raise TypeError(
+                "`clr['boundaries']` must be a list of update counts. "
+                f"Received: boundaries={boundaries!r}."
+            )
+        if len(policies) < 2 or len(boundaries) != len(policies) - 1:
+            raise ValueError(
+                "`clr['policies']` must list at least two `clr` dicts and "
+                "`clr['boundaries']` one update count fewer: where each piece "
+                f"after the first begins. Received: {len(policies)} policies, "
+                f"{len(boundaries)} boundaries."
+            )
+        checked: list[int] = []
+        for index, boundary in enumerate(boundaries):
+            boundary = check_int(
+                f"clr['boundaries'][{index}]", boundary, 1, MAX_STEP_SIZE, "updates"
+            )
+            if checked and boundary <= checked[-1]:
+                raise ValueError(
+                    "`clr['boundaries']` must increase: each piece begins after "
+                    f"the one before. Received: boundaries={list(boundaries)!r}."
+                )
+            checked.append(boundary)
+
+        pieces, floors, peaks = [], [], []
+        for index, piece in enumerate(policies):
+            name = f"clr['policies'][{index}]"
+            if not isinstance(piece, Mapping):
+                raise TypeError(f"`{name}` must be a `clr` dict. Received: {piece!r}.")
+            piece = {k: v for k, v in piece.items() if v is not None}
+            if "momentum" in piece:
+                raise ValueError(
+                    f"`{name}['momentum']`: a chain cycles one momentum, given "
+                    "as the chain's `clr['momentum']`."
+                )
+            given = "learning_rate" in piece
+            floor = piece.pop("learning_rate", learning_rate)
+            floor = check_number(f"{name}['learning_rate']", floor, positive=False)
+            piece.setdefault("max_lr", max_lr)
+            try:
+                policy, floor = parse(
+                    piece,
+                    learning_rate=floor,
+                    learning_rate_given=given or learning_rate_given,
+                    strict=strict,
+                )
+            except (ValueError, TypeError) as error:
+                raise type(error)(f"In `{name}`: {error}") from error
+            assert policy is not None and policy.max_lr is not None
+            pieces.append(policy)
+            floors.append(floor)
+            peaks.append(policy.max_lr)
+        policy = cls(
+            max_lr=max_lr,
+            pieces=tuple(pieces),
+            floors=tuple(floors),
+            peaks=tuple(peaks),
+            boundaries=tuple(checked),
+            momentum=momentum,
+        )
+        return policy, learning_rate
+
+    def to_clr(self, peak: float | None = None) -> dict[str, Any]:
+        scale = 1.0 if peak is None else peak / self.max_lr
+        policies = []
+        for piece, floor, piece_peak in zip(self.pieces, self.floors, self.peaks):
+            config = piece.to_clr(None if peak is None else piece_peak * scale)
+            assert config is not None
+            policies.append({"learning_rate": floor * scale, **config})
+        config = {
+            "max_lr": self.max_lr if peak is None else peak,
+            "mode": "chain",
+            "momentum": None if self.momentum is None else list(self.momentum),
+            "policies": policies,
+            "boundaries": list(self.boundaries),
+        }
+        return {key: value for key, value in config.items() if value is not None}
+
+    def label(self) -> str:
+        return " -> ".join(piece.label() for piece in self.pieces)
+
+    def check(self, floor: float, dtype: Any) -> None:
+        for piece, piece_floor in zip(self.pieces, self.floors):
+            piece.check(piece_floor, dtype)
+
+    def __call__(
+        self, step: Tensor, floor: Tensor, peak: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        # The pieces' bounds move with the chain's peak (an assigned learning
+        # rate scales it); at the peak given, the scale is exactly 1 (and 1
+        # for a peak too small for float32).
+        scale: Any = 1.0
+        if np.float32(self.max_lr) > 0:
+            scale = ops.cast(peak, "float32") / np.float32(self.max_lr)
+        limit = int_max(step.dtype)
+        rate = weight = None
+        for piece, piece_floor, piece_peak, start in zip(
+            self.pieces, self.floors, self.peaks, (0, *self.boundaries)
+        ):
+            if start > limit:  # the counter never gets there
+                break
+            own = ops.maximum(step - start, 0) if start else step
+            piece_rate, piece_weight = piece(
+                own, piece_floor * scale, piece_peak * scale
+            )
+            if rate is None:
+                rate, weight = piece_rate, piece_weight
+            else:
+                rate = ops.where(step >= start, piece_rate, rate)
+                weight = ops.where(step >= start, piece_weight, weight)
+        assert rate is not None and weight is not None
+        return rate, weight

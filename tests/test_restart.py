@@ -1,0 +1,264 @@
+"""Restarting the schedule mid-training: `optimizer.restart()` and the
+`RestartCycle` callback, against the 2017 CLR callback's `_reset`, which set
+its own count of batches to 0 and took new bounds and a new step size.
+
+The reference is that callback's formula restated in NumPy
+(`callback_rate`), evaluated on the count since the restart."""
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+from conftest import BACKEND
+
+from clr_optimizers import SGD, Adam, LearningRateMonitor, RestartCycle
+
+
+def callback_rate(k, base_lr, max_lr, step_size, mode="triangular", gamma=1.0):
+    """The 2017 callback's rate after k batches since its last `_reset`."""
+    k = np.asarray(k, dtype=np.float64)
+    cycle = np.floor(1 + k / (2 * step_size))
+    x = np.abs(k / step_size - 2 * cycle + 1)
+    scale = {
+        "triangular": np.ones_like(k),
+        "triangular2": 1 / 2.0 ** (cycle - 1),
+        "exp_range": gamma**k,
+    }[mode]
+    return base_lr + (max_lr - base_lr) * np.maximum(0, 1 - x) * scale
+
+
+@pytest.mark.parametrize(
+    "mode, before, after, at",
+    [
+        ("triangular", (0.001, 0.006, 5), (0.002, 0.004, 3), 7),
+        ("triangular2", (0.01, 0.1, 4), (0.01, 0.05, 2), 13),
+        ("exp_range", (0.001, 0.01, 3), (0.0005, 0.02, 6), 40),
+    ],
+)
+def test_restart_matches_the_2017_reset(mode, before, after, at):
+    base, peak, step = before
+    extra = {"gamma": 0.99} if mode == "exp_range" else {}
+    opt = SGD(
+        learning_rate=base,
+        clr={"max_lr": peak, "step_size": step, "mode": mode, **extra},
+    )
+    np.testing.assert_allclose(
+        opt.learning_rates(at),
+        callback_rate(np.arange(at), base, peak, step, mode, 0.99),
+        rtol=1e-6,
+    )
+    opt.iterations.assign(at)
+    new_base, new_peak, new_step = after
+    opt.restart(learning_rate=new_base, max_lr=new_peak, step_size=new_step)
+    expected = callback_rate(np.arange(50), new_base, new_peak, new_step, mode, 0.99)
+    # From the schedule's new start ...
+    np.testing.assert_allclose(opt.learning_rates(50), expected, rtol=1e-6)
+    # ... which the training step reads at the optimizer's own count.
+    got = [float(opt._rate_at(at + k)) for k in (0, 1, new_step, 2 * new_step + 1)]
+    want = expected[[0, 1, new_step, 2 * new_step + 1]]
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert opt.clr["step_size"] == new_step and opt.clr["max_lr"] == new_peak
+    assert opt.get_config()["learning_rate"] == new_base
+
+
+def test_restart_without_arguments_keeps_the_bounds_and_the_step_size():
+    opt = SGD(learning_rate=1.0, clr={"max_lr": 5.0, "step_size": 4})
+    opt.iterations.assign(6)
+    before = opt.clr
+    opt.restart()
+    assert opt.clr == before
+    # Update 7 (after 6 applied) is the first of the new cycle.
+    np.testing.assert_allclose(
+        [float(opt._rate_at(n)) for n in range(6, 10)], [1.0, 2.0, 3.0, 4.0]
+    )
+
+
+def test_restart_also_restarts_a_cycled_momentum_and_keeps_the_slots():
+    opt = Adam(
+        learning_rate=0.01,
+        clr={"max_lr": 0.05, "step_size": 2, "momentum": (0.85, 0.95)},
+    )
+    variable = keras.Variable(np.ones(3, dtype="float32"))
+    for _ in range(3):
+        opt.apply_gradients([(keras.ops.ones(3), variable)])
+    slots = [np.array(v) for v in opt.variables]
+    with pytest.warns(UserWarning, match="make_train_function"):  # it has run
+        opt.restart(max_lr=0.03)
+    assert opt.current_momentum == 0.95  # the first momentum of the new cycle
+    np.testing.assert_allclose(opt.momentum_values(5), [0.95, 0.9, 0.85, 0.9, 0.95])
+    np.testing.assert_allclose(opt.learning_rates(3), [0.01, 0.02, 0.03], rtol=1e-6)
+    for got, want in zip(opt.variables[:-3], slots[:-3]):  # Adam's moments kept
+        np.testing.assert_array_equal(np.array(got), want)
+
+
+def test_assigning_the_rate_after_a_restart_scales_the_new_cycle():
+    opt = SGD(learning_rate=1.0, clr={"max_lr": 5.0, "step_size": 4})
+    opt.iterations.assign(3)
+    opt.restart(max_lr=3.0, step_size=2)
+    opt.learning_rate = 2.0  # the next update's rate, the floor: factor 2
+    np.testing.assert_allclose(opt.learning_rates(5), [2, 4, 6, 4, 2])
+
+
+def data():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(32, 3)).astype("float32"), rng.normal(size=(32, 1))
+
+
+def compiled(opt, **kwargs):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.set_weights([np.full((3, 1), 0.3), np.zeros(1)])
+    model.compile(optimizer=opt, loss="mse", **kwargs)
+    return model
+
+
+COMPILE = [{}]
+if BACKEND != "torch":  # PyTorch runs one step per execution, eagerly
+    COMPILE += [{"steps_per_execution": 2}, {"jit_compile": True}]
+
+
+@pytest.mark.parametrize("compile_args", COMPILE)
+def test_restart_cycle_restarts_a_compiled_fit(compile_args):
+    opt = SGD(
+        learning_rate=0.01, clr={"max_lr": 0.1, "step_size": 4, "momentum": (0.8, 0.9)}
+    )
+    model = compiled(opt, **compile_args)
+    monitor = LearningRateMonitor()
+    restart = RestartCycle([1, 2], max_lr=0.05, step_size=2)
+    x, y = data()
+    with warnings.catch_warnings():
+        # The callback rebuilds the step itself: no warning.
+        warnings.filterwarnings("error", message="A training step")
+        model.fit(x, y, batch_size=8, epochs=3, callbacks=[restart, monitor], verbose=0)
+    first = callback_rate(np.arange(4), 0.01, 0.1, 4)
+    again = callback_rate(np.arange(4), 0.01, 0.05, 2)
+    np.testing.assert_allclose(
+        monitor.learning_rates, np.concatenate([first, again, again]), rtol=1e-6
+    )
+    # The momentum runs against the rate, in each new cycle too.
+    height = np.concatenate([(first - 0.01) / 0.09, *2 * [(again - 0.01) / 0.04]])
+    np.testing.assert_allclose(monitor.momentum_values, 0.9 - 0.1 * height, rtol=1e-6)
+    assert opt.get_config()["iterations"] == 12
+    assert opt.clr["step_size"] == 2
+
+
+def test_a_restarted_model_saves_and_resumes_its_cycle(tmp_path):
+    opt = SGD(learning_rate=0.01, clr={"max_lr": 0.1, "step_size": 4})
+    model = compiled(opt)
+    x, y = data()
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=2,
+        callbacks=[RestartCycle(1, max_lr=0.05, step_size=3)],
+        verbose=0,
+    )
+    path = str(tmp_path / "restarted.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path).optimizer
+    assert loaded.clr == opt.clr and loaded.clr["step_size"] == 3
+    np.testing.assert_allclose(
+        [float(loaded._rate_at(n)) for n in range(8, 16)],
+        callback_rate(np.arange(4, 12), 0.01, 0.05, 3),
+        rtol=1e-6,
+    )
+    assert loaded.get_config()["current_lr"] == opt.get_config()["current_lr"]
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashAfter(keras.callbacks.Callback):
+    def __init__(self, updates):
+        super().__init__()
+        self.updates, self.seen = updates, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen += 1
+        if self.seen == self.updates:
+            raise Crash
+
+
+def test_backup_and_restore_resumes_after_a_restart(tmp_path):
+    """A crash in the epoch after the restart: the backup restores the restart
+    point and the bounds, and `RestartCycle` the new step size."""
+    clr = {"max_lr": 0.1, "step_size": 4}
+    x, y = data()
+
+    def run(callbacks):
+        model = compiled(SGD(learning_rate=0.01, clr=clr))
+        monitor = LearningRateMonitor()
+        try:
+            model.fit(
+                x,
+                y,
+                batch_size=8,
+                epochs=4,
+                shuffle=False,
+                verbose=0,
+                callbacks=[*callbacks, monitor],
+            )
+        except Crash:
+            return None, None
+        return monitor.learning_rates, model.get_weights()
+
+    def restart():
+        return RestartCycle(1, max_lr=0.05, step_size=3)
+
+    rates, weights = run([restart()])
+    backup = str(tmp_path / "backup")
+    assert (
+        run([keras.callbacks.BackupAndRestore(backup), restart(), CrashAfter(10)])[0]
+        is None
+    )
+    resumed, resumed_weights = run(
+        [keras.callbacks.BackupAndRestore(backup), restart()]
+    )
+    # Keras reruns the third epoch (updates 9 to 16) from the backup of the second.
+    np.testing.assert_allclose(resumed, rates[8:], rtol=1e-6)
+    for got, want in zip(resumed_weights, weights, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+def test_restart_between_fits_warns_that_a_compiled_step_keeps_the_old_keys():
+    opt = SGD(learning_rate=0.01, clr={"max_lr": 0.1, "step_size": 4})
+    model = compiled(opt)
+    x, y = data()
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    with pytest.warns(UserWarning, match="make_train_function"):
+        opt.restart(step_size=2)
+    with warnings.catch_warnings():
+        # Not the first restart, and new bounds only: variables, no warning.
+        warnings.filterwarnings("error", message="A training step")
+        opt.restart(max_lr=0.05)
+    model.make_train_function(force=True)
+    monitor = LearningRateMonitor()
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[monitor])
+    np.testing.assert_allclose(
+        monitor.learning_rates, callback_rate(np.arange(4), 0.01, 0.05, 2), rtol=1e-6
+    )
+
+
+def test_bad_restarts_fail_clearly():
+    with pytest.raises(ValueError, match="without `clr`"):
+        SGD(learning_rate=0.01).restart()
+    opt = SGD(learning_rate=0.01, clr={"max_lr": 0.1, "step_size": 4})
+    with pytest.raises(ValueError, match="max_lr"):
+        opt.restart(max_lr=0.001)
+    with pytest.raises(ValueError, match="momentum"):
+        opt.restart(momentum=(0.8, 0.9))
+    with pytest.raises(ValueError, match="step_size"):
+        opt.restart(step_size=-1)
+    with pytest.raises(ValueError, match="stepsize"):
+        opt.restart(stepsize=3)
+    assert opt.clr["step_size"] == 4  # nothing changed by a refused restart
+    with pytest.raises(TypeError, match="epochs"):
+        RestartCycle("1")
+    with pytest.raises(ValueError, match="epochs"):
+        RestartCycle([-1])
+    model = compiled(keras.optimizers.SGD())
+    x, y = data()
+    with pytest.raises(TypeError, match="RestartCycle"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[RestartCycle(0)])
