@@ -111,7 +111,13 @@ def as_step(step: Any) -> Tensor:
         dtype = counter_dtype()
         if array.size and array.max() > int_max(dtype):
             dtype = "int64"
-        return ops.convert_to_tensor(array.astype(dtype), dtype=dtype)
+        tensor = ops.convert_to_tensor(array.astype(dtype), dtype=dtype)
+        if backend.standardize_dtype(tensor.dtype) != dtype:  # JAX without x64
+            raise ValueError(
+                f"A step must be at most {int_max(counter_dtype()):,} on this "
+                f"backend, whose integers have 32 bits. Received: step={step!r}."
+            )
+        return tensor
     step = ops.convert_to_tensor(step)
     dtype = backend.standardize_dtype(step.dtype)
     if "float" in dtype:

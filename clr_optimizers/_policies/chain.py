@@ -129,7 +129,9 @@ class Chain(Policy):
                     strict=strict,
                 )
             except (ValueError, TypeError) as error:
-                raise type(error)(f"In `{name}`: {error}") from error
+                # The piece's keys by their full name: clr['policies'][1]['period'].
+                message = str(error).replace("`clr[", f"`{name}[")
+                raise type(error)(f"In `{name}`: {message}") from error
             assert policy is not None and policy.max_lr is not None
             pieces.append(policy)
             floors.append(floor)

@@ -197,14 +197,20 @@ class WarmRestarts(Policy):
         return {key: value for key, value in config.items() if value is not None}
 
     def position(self, step: Tensor) -> tuple[Tensor, Tensor]:
-        """The period after `step` updates (a float) and the share of it done."""
+        """The period after `step` updates (a float) and the share of it left,
+        computed directly so that the rate near the floor keeps its relative
+        precision."""
         limit = int_max(step.dtype)
         table = self.table(limit)
         if self.period_mult == 1:
             rise, b = table
             (q, carry), u = cycle_position(step, rise, b, limit)
             index = ops.cast(q, "float32") * float(b) + ops.cast(carry, "float32")
-            return index, ops.cast(u, "float32") / float(rise)
+            if rise > limit:  # then u <= limit < rise
+                left = ops.cast(limit - u, "float32") + float(rise - limit)
+            else:
+                left = ops.cast(rise - u, "float32")
+            return index, left / float(rise)
         dtype = step.dtype
         ends = ops.convert_to_tensor(table.ends.astype(np.int64), dtype=dtype)
         last = len(table.lengths) - 1
@@ -224,16 +230,18 @@ class WarmRestarts(Policy):
             ops.convert_to_tensor(table.part), index
         )
         length = ops.take(ops.convert_to_tensor(table.lengths), index)
-        return ops.cast(index, "float32"), ops.clip(into / length, 0.0, 1.0)
+        # Exact where the periods are whole numbers of updates.
+        return ops.cast(index, "float32"), ops.clip((length - into) / length, 0.0, 1.0)
 
     def __call__(
         self, step: Tensor, floor: Tensor, peak: Tensor
     ) -> tuple[Tensor, Tensor]:
         floor = ops.cast(floor, "float32")
         peak = ops.cast(peak, "float32")
-        index, done = self.position(step)
-        # (1 + cos(pi d)) / 2, exactly 1 at the start of a period.
-        weight = ops.square(ops.cos((0.5 * math.pi) * done))
+        index, left = self.position(step)
+        # (1 + cos(pi d)) / 2 with d = 1 - left: exactly 1 at the start of a
+        # period, and precise near its end.
+        weight = ops.square(ops.sin((0.5 * math.pi) * left))
         if self.peak_mult != 1:
             weight = weight * ops.exp(index * math.log(self.peak_mult))
         if self.cycle_limit is not None:
