@@ -23,7 +23,14 @@ from clr_optimizers._optimizer import CyclicalOptimizer
 from clr_optimizers._plots import _figure_and_axes
 from clr_optimizers._policies import CYCLICAL_MODES, parse
 
-_RULES = ("min_loss", "steepest")
+# Each rule: the attribute that holds its peak, and how plots and messages
+# describe it.
+RULES = {
+    "min_loss": ("max_lr", "lowest smoothed loss (the study's rule)"),
+    "steepest": ("steepest_lr", "steepest descent"),
+    "valley": ("valley_lr", "valley"),
+    "minimum": ("minimum_lr", "lowest loss / 10"),
+}
 
 
 @dataclasses.dataclass
@@ -43,6 +50,10 @@ class RangeTestResult:
         steepest_lr: The rate where the smoothed loss falls fastest (per
             decade of rate) before its minimum: a more cautious `max_lr`.
         stopped_early: Whether the sweep stopped because the loss diverged.
+        valley_lr: fastai's "valley" rule (its default since 2.4): along
+            the longest run of smoothed losses that keeps falling (not
+            necessarily from one batch to the next), the rate about half
+            way down.
     """
 
     lrs: np.ndarray
@@ -53,16 +64,29 @@ class RangeTestResult:
     base_lr: float
     steepest_lr: float
     stopped_early: bool
+    valley_lr: float = math.nan
+
+    @property
+    def minimum_lr(self) -> float:
+        """fastai's "minimum" rule: the rate of the lowest smoothed loss,
+        divided by 10."""
+        return self.max_lr / 10
+
+    @property
+    def suggestions(self) -> dict[str, tuple[float, float]]:
+        """`(base_lr, max_lr)` by every rule, by name."""
+        return {rule: self.suggestion(rule) for rule in RULES}
 
     def suggestion(self, rule: str = "min_loss") -> tuple[float, float]:
-        """`(base_lr, max_lr)` by `rule`: `"min_loss"` (the study's rule) or
-        `"steepest"`; the base is always a quarter of the peak."""
-        if rule not in _RULES:
+        """`(base_lr, max_lr)` by `rule`: `"min_loss"` (the study's rule),
+        `"steepest"`, `"valley"` or `"minimum"` (fastai's two rules); the
+        base is always a quarter of the peak."""
+        if rule not in RULES:
             raise ValueError(
-                f"`rule` must be one of {', '.join(map(repr, _RULES))}. "
+                f"`rule` must be one of {', '.join(map(repr, RULES))}. "
                 f"Received: rule={rule!r}."
             )
-        peak = self.max_lr if rule == "min_loss" else self.steepest_lr
+        peak = float(getattr(self, RULES[rule][0]))
         return peak / 4, peak
 
     def optimizer_args(
@@ -89,19 +113,37 @@ class RangeTestResult:
         Returns the matplotlib `Figure`.
         """
         figure, ax = _figure_and_axes(ax, figsize=(7, 4))
-        ax.plot(self.lrs, self.losses, color="0.75", lw=0.8, label="batch loss")
+        # Each batch's own loss as faint dots behind the curve: lines between
+        # noisy batches would draw a band that hides it.
+        ax.plot(
+            self.lrs,
+            self.losses,
+            ls="none",
+            marker=".",
+            ms=2,
+            color="0.6",
+            alpha=0.5,
+            label="batch loss",
+        )
         ax.plot(self.smoothed_lrs, self.smoothed_losses, lw=1.8, label="smoothed loss")
-        ax.axvline(self.max_lr, color="C3", ls="--", label=f"max_lr {self.max_lr:.3g}")
-        ax.axvline(
-            self.base_lr, color="C2", ls=":", label=f"base_lr {self.base_lr:.3g}"
-        )
-        ax.axvline(
-            self.steepest_lr,
-            color="C1",
-            ls="-.",
-            lw=1,
-            label=f"steepest {self.steepest_lr:.3g}",
-        )
+        styles = {"min_loss": "--", "steepest": "-.", "valley": "-", "minimum": ":"}
+        for index, (rule, (attribute, description)) in enumerate(RULES.items()):
+            rate = float(getattr(self, attribute))
+            if not math.isfinite(rate):
+                continue
+            color = f"C{index + 1}"
+            ax.axvline(rate, color=color, ls=styles[rule], lw=1.2)
+            # The point of the curve the rule chose (or, for a rate between
+            # batches, the nearest), marked where the line meets it.
+            nearest = int(np.argmin(np.abs(np.log(self.smoothed_lrs / rate))))
+            ax.plot(
+                rate,
+                self.smoothed_losses[nearest],
+                marker="o",
+                color=color,
+                ls=styles[rule],
+                label=f"{rule}: {description}, {rate:.3g}",
+            )
         ax.set_xscale("log")
         finite = self.smoothed_losses[np.isfinite(self.smoothed_losses)]
         if finite.size:
@@ -404,6 +446,7 @@ def _suggest(
         slopes = np.gradient(finite[window : lowest + 1])
         steepest = window + int(np.argmin(slopes))
     max_lr = float(at[lowest])
+    valley = window + _valley(finite[window:]) if len(finite) > window else lowest
     return RangeTestResult(
         lrs=lrs,
         losses=losses,
@@ -413,4 +456,25 @@ def _suggest(
         base_lr=max_lr / 4,
         steepest_lr=float(at[steepest]),
         stopped_early=stopped_early,
+        valley_lr=float(at[valley]),
     )
+
+
+def _valley(losses: np.ndarray) -> int:
+    """fastai's "valley" rule: the index a little past the middle of the
+    longest falling run of `losses`.
+
+    With `run[i]` the length of the longest strictly decreasing subsequence
+    of `losses` ending at `i`, `e` the first index of the longest and
+    `s = e - run[e]`, the choice is `s + floor((e - s) / 3) + floor((e - s) / 6)`.
+    """
+    n = len(losses)
+    run = np.ones(n, dtype=np.int64)
+    for i in range(1, n):
+        higher = losses[:i] > losses[i]
+        if higher.any():
+            run[i] = run[:i][higher].max() + 1
+    end = int(np.argmax(run))
+    start = end - int(run[end])
+    third = (end - start) / 3
+    return max(0, start + int(third) + int(third / 2))

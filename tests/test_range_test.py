@@ -232,8 +232,68 @@ def test_result_plot_shows_the_recorded_data(tmp_path):
     np.testing.assert_array_equal(smooth.get_xdata(), result.smoothed_lrs)
     np.testing.assert_array_equal(smooth.get_ydata(), result.smoothed_losses)
     assert ax.get_xscale() == "log"
-    assert ax.lines[2].get_xdata()[0] == result.max_lr
+    assert raw.get_linestyle() == "None"  # dots, not a band of spikes
+    # Each rule: a vertical line at its rate, and a labelled mark on the curve.
+    for rule, (_, peak) in result.suggestions.items():
+        lines = [line for line in ax.lines if line.get_xdata()[0] == peak]
+        assert len(lines) >= 2, rule
+        assert any(rule in str(line.get_label()) for line in lines), rule
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert [label.split(":")[0] for label in labels[2:]] == [
+        "min_loss",
+        "steepest",
+        "valley",
+        "minimum",
+    ]
     figure.savefig(tmp_path / "range_test.png")
+
+
+def valley_by_definition(losses):
+    """fastai's "valley" rule, restated in plain Python: the longest strictly
+    decreasing subsequence, its first longest end `e`, `s = e - length`, and
+    the index `s + int((e - s) / 3) + int((e - s) / 6)`."""
+    n = len(losses)
+    longest = [1] * n
+    for i in range(n):
+        for j in range(i):
+            if losses[j] > losses[i]:
+                longest[i] = max(longest[i], longest[j] + 1)
+    end = longest.index(max(longest))
+    start = end - longest[end]
+    sections = (end - start) / 3
+    return max(0, start + int(sections) + int(sections / 2))
+
+
+def test_valley_rule_by_hand_and_by_definition():
+    from clr_optimizers._range_test import _valley
+
+    # Runs 1 2 1 3 4 5 6 7 5 4: the longest ends at 7 with length 7, so
+    # s = 0, (e - s) / 3 = 2.33, and the choice is 0 + 2 + 1 = 3.
+    losses = np.array([9, 8, 9, 7, 6, 5, 4, 3, 5, 6], dtype=float)
+    assert _valley(losses) == 3 == valley_by_definition(list(losses))
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 5, 40, 200):
+        for _ in range(20):
+            curve = np.cumsum(rng.normal(-0.2, 1.0, size=n))
+            assert _valley(curve) == valley_by_definition(list(curve))
+
+
+def test_every_rule_suggests_bounds():
+    dataset, bound = least_squares(1)
+    keras.utils.set_random_seed(1)
+    result = find_lr(
+        linear_model(), dataset, steps=300, min_lr=1e-4, max_lr=10, verbose=0
+    )
+    assert result.minimum_lr == result.max_lr / 10
+    assert set(result.suggestions) == {"min_loss", "steepest", "valley", "minimum"}
+    for base, peak in result.suggestions.values():
+        assert base == peak / 4 and 0 < peak < bound
+    # The valley lies on the falling part of the curve, before the minimum.
+    assert result.valley_lr < result.max_lr
+    args = result.optimizer_args(step_size=10, rule="valley")
+    assert args["clr"]["max_lr"] == result.valley_lr
+    with pytest.raises(ValueError, match="valley"):
+        result.suggestion("vally")
 
 
 def test_plot_schedule_lines_follow_the_formula():
