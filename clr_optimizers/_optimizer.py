@@ -31,12 +31,24 @@ from clr_optimizers._keras_private import (
     track_variable,
     tracked_variables,
 )
-from clr_optimizers._policies import Policy, _scale_fn, check_bounds, parse
+from clr_optimizers._policies import Chain, Policy, _scale_fn, check_bounds, parse
 from clr_optimizers._policies._base import schedule_rates
 from clr_optimizers._types import Tensor
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
 _STOCK_LEARNING_RATE = keras.optimizers.Optimizer.learning_rate
+
+# For `restart`: the `clr` keys that each key excludes.
+_EXCLUDED = {
+    "step_size": ("step_size_up", "step_size_down"),
+    "step_size_up": ("step_size",),
+    "step_size_down": ("step_size",),
+    "total_steps": ("epochs", "steps_per_epoch"),
+    "epochs": ("total_steps",),
+    "steps_per_epoch": ("total_steps",),
+    "scale_fn": ("mode",),
+    "mode": ("scale_fn", "scale_mode"),
+}
 
 # Keys that describe the optimizer's state, not its configuration.
 STATE_KEYS = ("iterations", "current_lr", "current_momentum", "cycle_start")
@@ -188,6 +200,11 @@ class CyclicalOptimizer(_OptimizerBase):
             # the original arguments (a backup): it holds the restart point.
             self._track_start()
         variables = self.variables
+        start = self._cycle_start
+        if self._keeps_start and self.built and len(values) == len(variables) - 1:
+            # State saved before the first restart: the schedule from update 0.
+            start.assign(0)
+            variables = [v for v in variables if v is not start]
         variables = _legacy_layouts.variables_for(self, variables, len(values)) or (
             variables
         )
@@ -380,14 +397,13 @@ class CyclicalOptimizer(_OptimizerBase):
         here: the next update uses the schedule's first rate.
 
         Optionally with new bounds (`learning_rate`, the floor, and
-        `max_lr`) and new `clr` keys, such as `step_size`. The restart point
-        and the bounds are optimizer variables: they take effect at once,
-        also in a compiled training step, and a saved model or a backup
-        resumes with them. Other keys change the configuration, which
-        `get_config` reports and a saved model keeps; a training step that is
-        already compiled uses them once it is built anew
+        `max_lr`) and new `clr` keys, such as `step_size`. The bounds and
+        the restart point are optimizer variables, which a saved model or a
+        backup resumes with; the bounds take effect at once, also in a
+        compiled training step. A training step compiled before the first
+        restart, or before new keys, uses them once it is built anew
         (`model.make_train_function(force=True)`, which the `RestartCycle`
-        callback calls).
+        callback calls; otherwise a warning says so).
 
         Example:
 
@@ -426,6 +442,12 @@ class CyclicalOptimizer(_OptimizerBase):
         if max_lr is not None:
             peak = check_number("max_lr", as_number(max_lr))
         check_bounds(floor, peak, "learning_rate", "max_lr")
+        if learning_rate is not None and isinstance(self._policy, Chain):
+            raise ValueError(
+                "`restart(learning_rate=...)`: the pieces of a chain have floors "
+                "of their own; give them in `policies`. Received: "
+                f"learning_rate={learning_rate}."
+            )
         if not clr:
             return floor, peak, self._policy
         for key in ("momentum", "max_lr"):
@@ -436,6 +458,9 @@ class CyclicalOptimizer(_OptimizerBase):
                 )
         config = self.clr
         assert config is not None
+        for key in clr:  # a key given replaces those it excludes
+            for other in _EXCLUDED.get(key, ()):
+                config.pop(other, None)
         policy, _ = parse(
             {**config, **clr, "max_lr": peak}, learning_rate=floor, decay=self.decay
         )
@@ -446,9 +471,11 @@ class CyclicalOptimizer(_OptimizerBase):
     def _use(self, policy: Policy, changed: dict[str, Any], first: bool) -> None:
         """Makes `policy` the schedule's configuration (after the first
         restart, `first`, the step also reads the restart point)."""
-        if self._traced and (first or policy != self._policy):
+        if policy == self._policy:
+            policy = self._policy  # the same: nothing to rebuild
+        if self._traced and (first or policy is not self._policy):
             what = "the first restart" if first else "the new configuration"
-            if policy != self._policy:
+            if policy is not self._policy:
                 what += f" ({', '.join(sorted(changed))})"
             warnings.warn(
                 f"A training step that is already compiled uses {what} once it "
@@ -502,7 +529,9 @@ class CyclicalOptimizer(_OptimizerBase):
         # the original arguments) can differ from the arguments.
         used = np.float32(ops.convert_to_numpy(self._max_lr))
         if used != np.float32(config["max_lr"]):
-            config["max_lr"] = shortest_float(used)
+            assert self._policy is not None
+            config = self._policy.to_clr(shortest_float(used))  # every bound
+            assert config is not None
         return config
 
     @property
@@ -514,7 +543,8 @@ class CyclicalOptimizer(_OptimizerBase):
     def current_lr(self) -> float:
         """The rate the most recent update used.
 
-        Before any update, the rate the first update will use.
+        Before any update, and right after `restart`, the rate the next
+        update will use.
         """
         # Keras evaluates its own schedules at the raw call count.
         counter = self.iterations if self._policy is not None else raw_iterations(self)
@@ -560,9 +590,8 @@ class CyclicalOptimizer(_OptimizerBase):
         with _scale_fn.also_found_in(custom_objects):
             optimizer = super().from_config(config, custom_objects=custom_objects)
         if start is not None and optimizer._cycle_start is not None:
-            # Restarted: its state holds the restart point (set here too, for
-            # an optimizer made from a config alone).
+            # Restarted: its state holds the restart point, which loading the
+            # state restores (a config alone starts the count at 0, and so the
+            # schedule).
             optimizer._track_start()
-            optimizer._cycle_start.assign(start)
-            optimizer._log_bounds()
         return optimizer

@@ -92,11 +92,14 @@ def source_of(
         if optimizer.current_momentum is not None:
 
             def momentums(steps: np.ndarray) -> np.ndarray:
-                return _numpy(optimizer._momentum_at(steps), steps)
+                return _numpy(optimizer._momentum_at(steps + optimizer._start()), steps)
 
-        return Source(
-            label, lambda steps: _numpy(optimizer._rate_at(steps), steps), momentums
-        )
+        start = optimizer._start()  # after `restart`, from the restart
+
+        def rates(steps: np.ndarray) -> np.ndarray:
+            return _numpy(optimizer._rate_at(steps + start), steps)
+
+        return Source(label, rates, momentums)
     raise TypeError(
         "Each schedule must be a `clr` dict, a clr_optimizers optimizer or a "
         "LearningRateSchedule (for a stock optimizer, pass the schedule it "

@@ -69,7 +69,7 @@ class RestartCycle(keras.callbacks.Callback):
 
     def _optimizer(self) -> CyclicalOptimizer:
         optimizer = _inner(self.model.optimizer)
-        if not isinstance(optimizer, CyclicalOptimizer) or optimizer._policy is None:
+        if not isinstance(optimizer, CyclicalOptimizer) or optimizer._max_lr is None:
             raise TypeError(
                 "`RestartCycle` restarts the schedule of a clr_optimizers "
                 "optimizer made with `clr`. Received: "
@@ -77,8 +77,19 @@ class RestartCycle(keras.callbacks.Callback):
             )
         return optimizer
 
+    def set_model(self, model: Any) -> None:
+        super().set_model(model)
+        optimizer = _inner(getattr(model, "optimizer", None))
+        if isinstance(optimizer, CyclicalOptimizer) and optimizer._max_lr is not None:
+            # The restart point joins the state before training starts: a
+            # backup taken after a restart then loads (whatever the order of
+            # the callbacks), and the step is not rebuilt for it.
+            optimizer._track_start()
+
     def on_train_begin(self, logs: Any = None) -> None:
-        self._optimizer()  # fails early on an optimizer without a cycle
+        # Fails early on an optimizer without a cycle, or on arguments that
+        # the restart would refuse.
+        self._optimizer()._restarted(self.learning_rate, self.max_lr, self.clr)
         self._first_epoch = True
 
     def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:

@@ -262,3 +262,155 @@ def test_bad_restarts_fail_clearly():
     x, y = data()
     with pytest.raises(TypeError, match="RestartCycle"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[RestartCycle(0)])
+
+
+def test_a_crash_in_the_restart_epoch_resumes_from_the_backup_before_it(tmp_path):
+    """The backup predates the restart: it loads (the schedule from update 0)
+    into the model that restarted, and the callback restarts it again."""
+    clr = {"max_lr": 0.1, "step_size": 4}
+    x, y = data()
+    monitor = LearningRateMonitor()
+    model = compiled(SGD(learning_rate=0.01, clr=clr))
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=3,
+        shuffle=False,
+        verbose=0,
+        callbacks=[RestartCycle(1, max_lr=0.05, step_size=3), monitor],
+    )
+    rates, weights = monitor.learning_rates, model.get_weights()
+    backup = str(tmp_path / "backup")
+    model = compiled(SGD(learning_rate=0.01, clr=clr))
+    callbacks = [
+        keras.callbacks.BackupAndRestore(backup),
+        RestartCycle(1, max_lr=0.05, step_size=3),
+    ]
+    with pytest.raises(Crash):
+        model.fit(
+            x,
+            y,
+            batch_size=8,
+            epochs=3,
+            shuffle=False,
+            verbose=0,
+            callbacks=[*callbacks, CrashAfter(6)],
+        )
+    # The same model again, in the same process: the restart epoch reruns.
+    monitor = LearningRateMonitor()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*[Ss]kipping variable loading")
+        model.fit(
+            x,
+            y,
+            batch_size=8,
+            epochs=3,
+            shuffle=False,
+            verbose=0,
+            callbacks=[*callbacks, monitor],
+        )
+    assert model.optimizer.get_config()["iterations"] == 12
+    np.testing.assert_allclose(monitor.learning_rates, rates[4:], rtol=1e-6)
+    for got, want in zip(model.get_weights(), weights, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+def test_a_loss_scale_optimizer_keeps_its_state_through_a_backup_after_a_restart(
+    tmp_path,
+):
+    x, y = data()
+
+    def model_with_restart():
+        inner = SGD(learning_rate=0.01, clr={"max_lr": 0.1, "step_size": 4})
+        model = compiled(keras.optimizers.LossScaleOptimizer(inner))
+        return model, RestartCycle(1, max_lr=0.05)
+
+    model, restart = model_with_restart()
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[restart])
+    path = str(tmp_path / "restarted.weights.h5")
+    model.save_weights(path)
+    fresh, restart = model_with_restart()
+    restart.set_model(fresh)  # as fit does before any callback runs
+    fresh.optimizer.build(fresh.trainable_variables)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*[Ss]kipping variable loading")
+        fresh.load_weights(path)
+    for got, want in zip(
+        fresh.optimizer.variables, model.optimizer.variables, strict=True
+    ):
+        np.testing.assert_array_equal(np.array(got), np.array(want))
+    assert fresh.optimizer.inner_optimizer._start() == 4
+
+
+def test_a_chain_keeps_an_assigned_rate_through_its_config():
+    opt = SGD(
+        learning_rate=0.01,
+        clr={
+            "mode": "chain",
+            "max_lr": 0.1,
+            "policies": [{"step_size": 2}, {"mode": "warm_restarts", "period": 3}],
+            "boundaries": [4],
+        },
+    )
+    opt.learning_rate = 0.02  # every piece doubles
+    np.testing.assert_allclose(
+        opt.learning_rates(4), [0.02, 0.11, 0.2, 0.11], rtol=1e-6
+    )
+    clone = SGD.from_config(opt.get_config())
+    np.testing.assert_allclose(
+        clone.learning_rates(12), opt.learning_rates(12), rtol=1e-6
+    )
+    with pytest.raises(ValueError, match="policies"):
+        opt.restart(learning_rate=0.01)
+
+
+def test_a_config_after_a_restart_starts_its_schedule_at_its_own_count():
+    opt = SGD(learning_rate=0.01, clr={"max_lr": 0.1, "step_size": 2})
+    opt.iterations.assign(6)
+    opt.restart()
+    clone = SGD.from_config(opt.get_config())  # a config has no counter
+    np.testing.assert_allclose(
+        [float(clone._rate_at(n)) for n in range(4)],
+        [0.01, 0.055, 0.1, 0.055],
+        rtol=1e-6,
+    )
+
+
+def test_restart_replaces_the_keys_a_new_key_excludes():
+    opt = SGD(
+        learning_rate=0.01, clr={"max_lr": 0.1, "step_size_up": 2, "step_size_down": 3}
+    )
+    opt.restart(step_size=2)
+    assert opt.clr["step_size"] == 2 and "step_size_up" not in opt.clr
+    cycle = SGD(
+        clr={"mode": "one_cycle", "max_lr": 0.1, "epochs": 2, "steps_per_epoch": 5}
+    )
+    cycle.restart(total_steps=20)
+    assert cycle.clr["total_steps"] == 20 and "epochs" not in cycle.clr
+
+
+def test_plots_after_a_restart_show_the_new_schedule_from_its_start():
+    from clr_optimizers._rates import source_of
+
+    opt = SGD(learning_rate=0.01, clr={"max_lr": 0.05, "step_size": 2})
+    opt.iterations.assign(6)
+    opt.restart()
+    np.testing.assert_allclose(
+        source_of(opt).rates(np.arange(6)), opt.learning_rates(6)
+    )
+    np.testing.assert_allclose(
+        opt.learning_rates(4), [0.01, 0.03, 0.05, 0.03], rtol=1e-6
+    )
+
+
+def test_restart_cycle_checks_its_arguments_when_training_starts():
+    x, y = data()
+    model = compiled(SGD(learning_rate=0.01, clr={"max_lr": 0.1, "step_size": 4}))
+    with pytest.raises(ValueError, match="step_sise"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[RestartCycle(10, step_sise=2)])
+    with pytest.raises(ValueError, match="max_lr"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[RestartCycle(10, max_lr=0.001)])
+    decaying = compiled(SGD(learning_rate=0.01, decay=0.1))
+    with pytest.raises(TypeError, match="RestartCycle"):
+        decaying.fit(x, y, epochs=1, verbose=0, callbacks=[RestartCycle(1)])
