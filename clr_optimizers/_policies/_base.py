@@ -81,7 +81,9 @@ class Policy:
         """The cycled momentum at `weight`: `highest - (highest - lowest) w`."""
         assert self.momentum is not None
         lowest, highest = self.momentum
-        return highest - (highest - lowest) * weight
+        # Clipped: in float32, `highest - (highest - lowest)` can round below
+        # a tiny `lowest`, to 0.
+        return ops.clip(highest - (highest - lowest) * weight, lowest, highest)
 
 
 def decayed(step: Tensor, floor: Tensor, decay: float) -> Tensor:
