@@ -265,29 +265,20 @@ def test_bad_restarts_fail_clearly():
 
 
 def test_a_crash_in_the_restart_epoch_resumes_from_the_backup_before_it(tmp_path):
-    """The backup predates the restart: it loads (the schedule from update 0)
-    into the model that restarted, and the callback restarts it again."""
+    """The backup predates the restart; the callback restarts the resumed run
+    again, as the uninterrupted one."""
     clr = {"max_lr": 0.1, "step_size": 4}
     x, y = data()
-    monitor = LearningRateMonitor()
-    model = compiled(SGD(learning_rate=0.01, clr=clr))
-    model.fit(
-        x,
-        y,
-        batch_size=8,
-        epochs=3,
-        shuffle=False,
-        verbose=0,
-        callbacks=[RestartCycle(1, max_lr=0.05, step_size=3), monitor],
-    )
-    rates, weights = monitor.learning_rates, model.get_weights()
-    backup = str(tmp_path / "backup")
-    model = compiled(SGD(learning_rate=0.01, clr=clr))
-    callbacks = [
-        keras.callbacks.BackupAndRestore(backup),
-        RestartCycle(1, max_lr=0.05, step_size=3),
-    ]
-    with pytest.raises(Crash):
+
+    def callbacks(backup):
+        return [
+            keras.callbacks.BackupAndRestore(backup),
+            RestartCycle(1, max_lr=0.05, step_size=3),
+        ]
+
+    def fit(extra):
+        model = compiled(SGD(learning_rate=0.01, clr=clr))
+        monitor = LearningRateMonitor()
         model.fit(
             x,
             y,
@@ -295,25 +286,40 @@ def test_a_crash_in_the_restart_epoch_resumes_from_the_backup_before_it(tmp_path
             epochs=3,
             shuffle=False,
             verbose=0,
-            callbacks=[*callbacks, CrashAfter(6)],
+            callbacks=[*extra, monitor],
         )
-    # The same model again, in the same process: the restart epoch reruns.
-    monitor = LearningRateMonitor()
+        return model, monitor.learning_rates
+
+    model, rates = fit([RestartCycle(1, max_lr=0.05, step_size=3)])
+    backup = str(tmp_path / "backup")
+    with pytest.raises(Crash):
+        fit([*callbacks(backup), CrashAfter(6)])  # in epoch 2, the restart's
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*[Ss]kipping variable loading")
-        model.fit(
-            x,
-            y,
-            batch_size=8,
-            epochs=3,
-            shuffle=False,
-            verbose=0,
-            callbacks=[*callbacks, monitor],
-        )
-    assert model.optimizer.get_config()["iterations"] == 12
-    np.testing.assert_allclose(monitor.learning_rates, rates[4:], rtol=1e-6)
-    for got, want in zip(model.get_weights(), weights, strict=True):
+        resumed, resumed_rates = fit(callbacks(backup))
+    assert resumed.optimizer.get_config()["iterations"] == 12
+    np.testing.assert_allclose(resumed_rates, rates[4:], rtol=1e-6)
+    for got, want in zip(resumed.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+def test_state_saved_before_a_restart_loads_into_a_restarted_optimizer(tmp_path):
+    x, y = data()
+    model = compiled(SGD(learning_rate=0.01, clr={"max_lr": 0.1, "step_size": 4}))
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    saved = [np.array(v) for v in model.optimizer.variables]
+    path = str(tmp_path / "before.weights.h5")
+    model.save_weights(path)
+    with pytest.warns(UserWarning, match="make_train_function"):
+        model.optimizer.restart(max_lr=0.05)  # the state grows the restart point
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*[Ss]kipping variable loading")
+        model.load_weights(path)
+    opt = model.optimizer
+    assert opt._start() == 0  # the schedule from update 0, as it was saved
+    for got, want in zip(opt.variables[:-1], saved, strict=True):
+        np.testing.assert_array_equal(np.array(got), want)
+    np.testing.assert_allclose(opt.learning_rates(3), [0.01, 0.0325, 0.055], rtol=1e-6)
 
 
 def test_a_loss_scale_optimizer_keeps_its_state_through_a_backup_after_a_restart(
