@@ -380,12 +380,10 @@ class CyclicalOptimizer(_OptimizerBase):
         while self._bounds_log and self._bounds_log[-1][0] >= count:
             self._bounds_log.pop()
         floor = float(ops.convert_to_numpy(stock_rate(self)))
-        peak = start = None
+        peak = None
         if self._max_lr is not None:
             peak = float(ops.convert_to_numpy(self._max_lr))
-        if self._keeps_start:
-            start = int(ops.convert_to_numpy(self._cycle_start))
-        self._bounds_log.append((count, floor, peak, start or 0, self._policy))
+        self._bounds_log.append((count, floor, peak, self._start(), self._policy))
 
     def restart(
         self,

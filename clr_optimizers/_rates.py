@@ -89,12 +89,11 @@ def source_of(
             label = f"{label}, {policy.label()}"
         optimizer = obj
         momentums: Callable[[np.ndarray], np.ndarray] | None = None
+        start = optimizer._start()  # after `restart`, from the restart
         if optimizer.current_momentum is not None:
 
             def momentums(steps: np.ndarray) -> np.ndarray:
-                return _numpy(optimizer._momentum_at(steps + optimizer._start()), steps)
-
-        start = optimizer._start()  # after `restart`, from the restart
+                return _numpy(optimizer._momentum_at(steps + start), steps)
 
         def rates(steps: np.ndarray) -> np.ndarray:
             return _numpy(optimizer._rate_at(steps + start), steps)

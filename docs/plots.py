@@ -11,20 +11,28 @@ STEPS_PER_EPOCH = 100
 def policies():
     """The four cyclical modes of the 2017 paper and the source study, a
     panel each."""
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(2, 2, figsize=(10, 5.5), sharex=True, sharey=True)
     modes = {
         "triangular": {},
         "triangular2": {},
         "exp_range": {"gamma": 0.9985},
         "modified_triangular2": {},
     }
-    for ax, (mode, extra) in zip(axes.flat, modes.items()):
-        clr = {"max_lr": 0.06, "step_size": 2 * STEPS_PER_EPOCH, "mode": mode}
+    panels = {}
+    for mode, extra in modes.items():
         label = ", ".join([mode, *(f"{k} {v}" for k, v in extra.items())])
+        clr = {"max_lr": 0.06, "step_size": 2 * STEPS_PER_EPOCH, "mode": mode}
+        panels[label] = {**clr, **extra}
+    return _panels(panels)
+
+
+def _panels(panels):
+    """One `clr` dict a panel, four panels, all with a floor of 0.01."""
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(2, 2, figsize=(10, 5.5), sharex=True, sharey=True)
+    for ax, (label, clr) in zip(axes.flat, panels.items()):
         plot_schedule(
-            {**clr, **extra},
+            clr,
             learning_rate=0.01,
             epochs=24,
             steps_per_epoch=STEPS_PER_EPOCH,
@@ -93,8 +101,6 @@ def one_cycle():
 
 def family():
     """Cosine ramps, warm restarts, a warmup and a chain, a panel each."""
-    import matplotlib.pyplot as plt
-
     steps = STEPS_PER_EPOCH
     panels = {
         "ramp cos, triangular2": {
@@ -131,19 +137,7 @@ def family():
             "boundaries": [12 * steps],
         },
     }
-    figure, axes = plt.subplots(2, 2, figsize=(10, 5.5), sharex=True, sharey=True)
-    for ax, (label, clr) in zip(axes.flat, panels.items()):
-        plot_schedule(
-            clr,
-            learning_rate=0.01,
-            epochs=24,
-            steps_per_epoch=steps,
-            labels=[label],
-            ax=ax,
-        )
-        ax.set_xlabel("epoch" if ax in axes[1] else "")
-    figure.tight_layout()
-    return figure
+    return _panels(panels)
 
 
 def monitor():
