@@ -1,58 +1,138 @@
-"""Does a cyclical rate reach a given accuracy in fewer epochs than a constant one?
+"""Does the cycle pay off? CLR against constant, decayed and annealed rates.
 
-Real, offline data: scikit-learn's handwritten digits (1,797 8x8 images), a
-stratified 75/25 split, and a small CNN. For each of the seven optimizers:
+Two real, offline problems, each with a stratified 75/25 split:
 
-- constant: the stock Keras optimizer at its default rate;
-- triangular: CLR with the bounds of the range test (`find_lr`, the study's
-  rule: `max_lr` at the lowest smoothed loss, base a quarter of it);
-- modified_triangular2: the same bounds, amplitude restarting every 3 cycles;
-- exp_range: the same bounds, amplitude decaying by `gamma` per update so that
-  it halves every 5 epochs.
+- digits: scikit-learn's handwritten digits (1,797 8x8 images, 10 classes)
+  and a small CNN. Non-convex: the kind of problem cyclical rates are meant
+  for.
+- breast_cancer: scikit-learn's Wisconsin diagnostic data (569 cases, 30
+  standardised features, binary) and logistic regression. Convex: a cycle is
+  not expected to help, because there is no saddle point or poor minimum to
+  leave.
 
-Half cycles of 2 epochs, three seeds each. Reported: epochs to reach the
-target validation accuracy and the best validation accuracy, medians over
-seeds; a JSON file and a PNG of validation accuracy per epoch.
+For each optimizer and seed, a range test (`find_lr`, 200 batches from 1e-7
+to 10) on the freshly built model gives the bounds of every rule (see
+`RangeTestResult.suggestions`).
+Every contender then trains the same model from the same initial weights for
+the same number of epochs:
 
-    python benchmarks/convergence.py            # full run, several minutes
+- keras_default: the stock optimizer at its default rate;
+- constant:<rule>: a constant rate at the peak of each rule;
+- grid:<k>: a constant rate at `3**k` times the study's peak (min_loss), for
+  k = -4 ... 1; `tuned_constant` is the grid point with the best median
+  final validation accuracy, and costs the whole grid's runs;
+- triangular:<rule>: CLR with each rule's bounds;
+- with the bounds of the rule the evidence chooses (below): time_decay (the
+  study's SGD with time-based decay, from the peak, `d` = 1 / updates, so the
+  rate ends at half its start), cosine_decay (Keras's `CosineDecay` from the
+  peak to 0), one_cycle, modified_triangular2 and exp_range (its amplitude
+  halving every 5 epochs).
+
+All CLR contenders use half cycles of 2 epochs. SGD has momentum 0.9
+throughout; the other optimizers keep their defaults. The rule: in every
+(problem, optimizer) cell the four rules are ranked by the median final
+validation accuracy of their constant and of their triangular runs; the rule
+with the best mean rank is chosen.
+
+The study's protocol (its Table 7), on digits with SGD and momentum 0.9:
+train with time-based decay for N epochs from the Keras default rate, then
+continue from the same weights for N more epochs (a) with the same decay, (b)
+with triangular CLR and (c) with modified triangular2, both with the chosen
+rule's bounds from the range test of the untrained model. (A range test of
+the trained model is recorded as well.)
+
+Runs are spread over worker processes of one thread each, so each run is
+deterministic. Written: a JSON file with every run's validation curves and a
+PNG of median validation accuracy per epoch, with the seeds' spread.
+
+    python benchmarks/convergence.py            # full run, about 25 minutes
     python benchmarks/convergence.py --quick    # smoke run
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import math
+import multiprocessing
 import os
 import statistics
+import sys
+import time
 from datetime import date
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 import clr_optimizers
-from clr_optimizers import OPTIMIZERS, find_lr
+from clr_optimizers import find_lr
 
-POLICIES = ("constant", "triangular", "modified_triangular2", "exp_range")
 BATCH_SIZE = 32
+SWEEP_MAX = 10.0  # the range test's last rate: beyond divergence on both problems
+GRID = range(-4, 2)  # constant rates at 3**k times the study's peak
+CLR_MODES = ("modified_triangular2", "exp_range")
+FIXED = ("time_decay", "cosine_decay", "one_cycle", *CLR_MODES)
+# In plots: the stock rates are grey or dashed, the cyclical ones solid.
+STYLES = {
+    "keras_default": {"color": "0.55", "ls": ":"},
+    "tuned_constant": {"color": "black"},
+    "time_decay": {"ls": "--"},
+    "cosine_decay": {"ls": "--"},
+}
+SUMMARY = (
+    "keras_default",
+    "tuned_constant",
+    "time_decay",
+    "cosine_decay",
+    "one_cycle",
+    "triangular",
+    *CLR_MODES,
+)
 
 
-def load():
-    digits = load_digits()
-    x = (digits.images / 16.0).astype("float32")[..., None]
-    return train_test_split(
-        x, digits.target, test_size=0.25, stratify=digits.target, random_state=0
+# --- problems -------------------------------------------------------------
+
+
+def load(problem):
+    from sklearn.datasets import load_breast_cancer, load_digits
+    from sklearn.model_selection import train_test_split
+
+    if problem == "digits":
+        data = load_digits()
+        x = (data.images / 16.0).astype("float32")[..., None]
+    else:
+        data = load_breast_cancer()
+        x = data.data.astype("float32")
+    x_train, x_val, y_train, y_val = train_test_split(
+        x, data.target, test_size=0.25, stratify=data.target, random_state=0
     )
+    if problem == "breast_cancer":  # standardised with the training split's moments
+        mean, std = x_train.mean(axis=0), x_train.std(axis=0)
+        x_train, x_val = (x_train - mean) / std, (x_val - mean) / std
+    return x_train, x_val, y_train, y_val
 
 
-def make_model(optimizer, seed):
+PROBLEMS = {
+    "digits": {
+        "description": "handwritten digits, small CNN (non-convex)",
+        "target": 0.97,
+        "ylim": (0.9, 0.995),
+    },
+    "breast_cancer": {
+        "description": "breast cancer diagnosis, logistic regression (convex)",
+        "target": 0.95,
+        "ylim": (0.88, 0.98),
+    },
+}
+
+
+def make_model(problem, optimizer, seed, steps_per_execution=1):
     keras.utils.set_random_seed(seed)
-    model = keras.Sequential(
-        [
+    if problem == "digits":
+        layers = [
             keras.Input((8, 8, 1)),
             keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
             keras.layers.MaxPooling2D(),
@@ -60,160 +140,531 @@ def make_model(optimizer, seed):
             keras.layers.Dense(32, activation="relu"),
             keras.layers.Dense(10, activation="softmax"),
         ]
-    )
+        loss = "sparse_categorical_crossentropy"
+    else:
+        layers = [keras.Input((30,)), keras.layers.Dense(1, activation="sigmoid")]
+        loss = "binary_crossentropy"
+    model = keras.Sequential(layers)
     model.compile(
         optimizer=optimizer,
-        loss="sparse_categorical_crossentropy",
+        loss=loss,
         metrics=["accuracy"],
+        steps_per_execution=steps_per_execution,
     )
     return model
 
 
-def policy_optimizer(optimizer_class, policy, bounds, steps_per_epoch):
-    if policy == "constant":
-        return optimizer_class()
-    base_lr, max_lr = bounds
-    clr = {"max_lr": max_lr, "step_size": 2 * steps_per_epoch, "mode": policy}
-    if policy == "exp_range":
-        clr["gamma"] = 0.5 ** (1 / (5 * steps_per_epoch))
-    return optimizer_class(learning_rate=base_lr, clr=clr)
+# --- contenders -----------------------------------------------------------
+
+
+def base_args(name):
+    return {"momentum": 0.9} if name == "SGD" else {}
+
+
+def stock(name, learning_rate=None):
+    args = base_args(name)
+    if learning_rate is not None:
+        args["learning_rate"] = learning_rate
+    return getattr(keras.optimizers, name)(**args)
+
+
+def cyclical(name, base_lr, max_lr, clr):
+    args = base_args(name)
+    if base_lr is not None:
+        args["learning_rate"] = base_lr
+    return getattr(clr_optimizers, name)(clr={"max_lr": max_lr, **clr}, **args)
+
+
+def contender(name, kind, bounds, steps_per_epoch, epochs):
+    """The optimizer of contender `kind` with `bounds` = (base, peak)."""
+    base_lr, peak = bounds
+    total = steps_per_epoch * epochs
+    half_cycle = {"step_size": 2 * steps_per_epoch}
+    schedules = keras.optimizers.schedules
+    if kind == "keras_default":
+        return stock(name)
+    if kind == "constant":
+        return stock(name, peak)
+    if kind == "time_decay":
+        return stock(name, schedules.InverseTimeDecay(peak, 1, 1 / total))
+    if kind == "cosine_decay":
+        return stock(name, schedules.CosineDecay(peak, total))
+    if kind == "one_cycle":
+        return cyclical(name, None, peak, {"mode": "one_cycle", "total_steps": total})
+    if kind == "exp_range":
+        gamma = 0.5 ** (1 / (5 * steps_per_epoch))
+        return cyclical(
+            name, base_lr, peak, {**half_cycle, "mode": kind, "gamma": gamma}
+        )
+    return cyclical(name, base_lr, peak, {**half_cycle, "mode": kind})
+
+
+def fit(problem, data, optimizer, seed, epochs, initial_weights=None, model=None):
+    x_train, x_val, y_train, y_val = data
+    if model is None:  # one epoch per execution: the rates are the same
+        model = make_model(problem, optimizer, seed, steps_per_epoch(data))
+    if initial_weights is not None:
+        model.set_weights(initial_weights)
+    keras.utils.set_random_seed(seed)
+    history = model.fit(
+        x_train,
+        y_train,
+        batch_size=BATCH_SIZE,
+        epochs=epochs,
+        validation_data=(x_val, y_val),
+        verbose=0,
+    )
+    return model, {
+        "val_accuracy": [round(v, 6) for v in history.history["val_accuracy"]],
+        "val_loss": [round(v, 6) for v in history.history["val_loss"]],
+    }
+
+
+def steps_per_epoch(data):
+    return math.ceil(len(data[0]) / BATCH_SIZE)
+
+
+def range_test(problem, data, name, seed, steps, weights=None):
+    model = make_model(problem, stock(name), seed)
+    if weights is not None:
+        model.set_weights(weights)
+    sweep = find_lr(
+        model,
+        data[0],
+        data[2],
+        batch_size=BATCH_SIZE,
+        steps=steps,
+        max_lr=SWEEP_MAX,
+        seed=seed,
+        verbose=0,
+    )
+    return {rule: list(bounds) for rule, bounds in sweep.suggestions.items()}
+
+
+# --- units of work (one process each) --------------------------------------
+
+
+def rules_unit(problem, name, seed, epochs, sweep_steps):
+    """The range test, and every run that does not depend on the chosen rule."""
+    data = load(problem)
+    spe = steps_per_epoch(data)
+    suggestions = range_test(problem, data, name, seed, sweep_steps)
+    study = suggestions["min_loss"]
+    plans = [("keras_default", "keras_default", (None, None))]
+    plans += [(f"constant:{rule}", "constant", b) for rule, b in suggestions.items()]
+    plans += [(f"grid:{k}", "constant", (None, study[1] * 3.0**k)) for k in GRID]
+    plans += [
+        (f"triangular:{rule}", "triangular", b) for rule, b in suggestions.items()
+    ]
+    runs = {}
+    for key, kind, bounds in plans:
+        optimizer = contender(name, kind, bounds, spe, epochs)
+        runs[key] = fit(problem, data, optimizer, seed, epochs)[1]
+        runs[key]["bounds"] = list(bounds)
+    return {"suggestions": suggestions, "runs": runs}
+
+
+def fixed_unit(problem, name, seed, epochs, bounds):
+    """The contenders that take the chosen rule's bounds."""
+    data = load(problem)
+    spe = steps_per_epoch(data)
+    runs = {}
+    for kind in FIXED:
+        optimizer = contender(name, kind, bounds, spe, epochs)
+        runs[kind] = fit(problem, data, optimizer, seed, epochs)[1]
+        runs[kind]["bounds"] = list(bounds)
+    return {"runs": runs}
+
+
+def protocol_unit(seed, epochs, sweep_steps, rule):
+    """The study's Table 7: decay for `epochs`, then three continuations."""
+    problem, name = "digits", "SGD"
+    data = load(problem)
+    spe = steps_per_epoch(data)
+    # The bounds: the range test of the untrained model, as in the comparison.
+    # One of the trained model is recorded too: its loss only rises from the
+    # start of the sweep, so it suggests rates far too low to train with.
+    bounds = range_test(problem, data, name, seed, sweep_steps)[rule]
+    decay = keras.optimizers.schedules.InverseTimeDecay(0.01, 1, 1 / (2 * epochs * spe))
+    model, first = fit(problem, data, stock(name, decay), seed, epochs)
+    trained = model.get_weights()
+    trained_bounds = range_test(problem, data, name, seed, sweep_steps, trained)[rule]
+    # (a) the same optimizer goes on: its count, momentum and decay continue.
+    _, decayed = fit(problem, data, None, seed, epochs, model=model)
+    after = {"decay": decayed}
+    for mode in ("triangular", "modified_triangular2"):
+        optimizer = contender(name, mode, bounds, spe, epochs)
+        after[mode] = fit(problem, data, optimizer, seed, epochs, trained)[1]
+    return {
+        "first": first,
+        "after": after,
+        "bounds": bounds,
+        "trained_model_bounds": trained_bounds,
+    }
+
+
+def init_worker():
+    # One thread per process: runs are deterministic, and the processes share
+    # the cores between them.
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def run_all(jobs, workers):
+    """`jobs`: {key: (function, args)} -> {key: result}, in `workers` processes."""
+    if workers == 1:
+        init_worker()
+        return {key: function(*args) for key, (function, args) in jobs.items()}
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=context, initializer=init_worker
+    ) as pool:
+        futures = {pool.submit(f, *args): key for key, (f, args) in jobs.items()}
+        results = {}
+        for future in concurrent.futures.as_completed(futures):
+            results[futures[future]] = future.result()
+            print(".", end="", flush=True)
+        print()
+        return results
+
+
+# --- summaries --------------------------------------------------------------
 
 
 def epochs_to(accuracies, target):
     reached = [i + 1 for i, a in enumerate(accuracies) if a >= target]
-    return reached[0] if reached else None
+    return reached[0] if reached else math.inf
 
 
-def median_epochs(values):
-    """Median over seeds, a seed that never reached the target counting as
-    infinitely slow; `None` when the median itself never reached it."""
-    median = statistics.median(math.inf if v is None else v for v in values)
-    return None if math.isinf(median) else median
+def spread(values):
+    """Median, first and third quartiles, each a value of a seed (nearest
+    rank), so that inf (never reached) stays inf."""
+    q1, median, q3 = np.quantile(
+        np.array(values, dtype=float), [0.25, 0.5, 0.75], method="nearest"
+    )
+    return {"median": float(median), "q1": float(q1), "q3": float(q3)}
+
+
+def summarise(runs, target):
+    """Over seeds: epochs to the target, best and final validation accuracy,
+    final validation loss."""
+    return {
+        "epochs_to_target": spread(
+            [epochs_to(r["val_accuracy"], target) for r in runs]
+        ),
+        "best_val_accuracy": spread([max(r["val_accuracy"]) for r in runs]),
+        "final_val_accuracy": spread([r["val_accuracy"][-1] for r in runs]),
+        "final_val_loss": spread([r["val_loss"][-1] for r in runs]),
+    }
+
+
+def rank(values):
+    """Ranks, 1 for the highest; ties share their mean rank."""
+    order = sorted(values, reverse=True)
+    return [
+        statistics.mean(i + 1 for i, v in enumerate(order) if v == x) for x in values
+    ]
+
+
+def choose_rule(cells, rules):
+    """`cells`: {(problem, optimizer): {key: summary}} -> (rule, mean ranks)."""
+    ranks = {rule: [] for rule in rules}
+    for summaries in cells.values():
+        for kind in ("constant", "triangular"):
+            scores = [
+                summaries[f"{kind}:{rule}"]["final_val_accuracy"]["median"]
+                for rule in rules
+            ]
+            for rule, r in zip(rules, rank(scores)):
+                ranks[rule].append(r)
+    means = {rule: statistics.mean(r) for rule, r in ranks.items()}
+    return min(means, key=means.get), means
+
+
+def tuned_key(summaries):
+    return max(
+        (f"grid:{k}" for k in GRID),
+        key=lambda key: (
+            summaries[key]["final_val_accuracy"]["median"],
+            summaries[key]["best_val_accuracy"]["median"],
+        ),
+    )
+
+
+def cell(summary, field, digits=3):
+    s = summary[field]
+    if field == "epochs_to_target":
+
+        def show(v):
+            return "never" if math.isinf(v) else f"{v:g}"
+
+        return f"{show(s['median'])} [{show(s['q1'])}-{show(s['q3'])}]"
+    return f"{s['median']:.{digits}f} [{s['q1']:.{digits}f}-{s['q3']:.{digits}f}]"
+
+
+def finite(value):
+    """JSON has no infinity: a never-reached target is written as null."""
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite(v) for v in value]
+    return None if isinstance(value, float) and math.isinf(value) else value
+
+
+# --- main -----------------------------------------------------------------
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run")
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--target", type=float, default=0.97)
+    parser.add_argument("--epochs", type=int, default=24)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--sweep-steps", type=int, default=200)
+    parser.add_argument("--optimizers", default="SGD,RMSprop,Adam")
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", default="benchmarks/convergence.json")
     parser.add_argument("--plot", default="benchmarks/convergence.png")
     args = parser.parse_args(argv)
-    optimizers = OPTIMIZERS[:2] if args.quick else OPTIMIZERS
-    epochs, seeds = (2, 1) if args.quick else (args.epochs, args.seeds)
-
-    x_train, x_val, y_train, y_val = load()
-    steps_per_epoch = int(np.ceil(len(x_train) / BATCH_SIZE))
-    print(
-        f"clr-optimizers {clr_optimizers.__version__}, Keras {keras.__version__}, "
-        f"{date.today()}: digits, {len(x_train)} train / {len(x_val)} validation, "
-        f"batch {BATCH_SIZE} ({steps_per_epoch} updates per epoch), {epochs} epochs, "
-        f"{seeds} seed(s), target validation accuracy {args.target}\n"
+    optimizers = args.optimizers.split(",")[: 1 if args.quick else None]
+    epochs, seeds, sweep_steps, workers = (
+        (2, 1, 30, 1)
+        if args.quick
+        else (args.epochs, args.seeds, args.sweep_steps, args.workers)
     )
-    results, curves = [], {}
-    for optimizer_class in optimizers:
-        name = optimizer_class.__name__
-        sweep = find_lr(
-            make_model(optimizer_class(), seed=0),
-            x_train,
-            y_train,
-            batch_size=BATCH_SIZE,
-            epochs=1 if args.quick else 5,
-            verbose=0,
+    started = time.perf_counter()
+    print(
+        f"clr-optimizers {clr_optimizers.__version__}, Keras {keras.__version__} "
+        f"({keras.backend.backend()}), {date.today()}: {', '.join(optimizers)}; "
+        f"{epochs} epochs, {seeds} seed(s), batch {BATCH_SIZE}; {workers} worker "
+        f"process(es) of one thread each"
+    )
+    for problem, about in PROBLEMS.items():
+        data = load(problem)
+        about.update(
+            train=len(data[0]),
+            validation=len(data[1]),
+            steps_per_epoch=steps_per_epoch(data),
         )
-        bounds = sweep.suggestion()
-        print(f"{name}: range test suggests base {bounds[0]:.3g}, max {bounds[1]:.3g}")
-        for policy in POLICIES:
-            runs = []
-            for seed in range(seeds):
-                optimizer = policy_optimizer(
-                    optimizer_class, policy, bounds, steps_per_epoch
-                )
-                history = make_model(optimizer, seed).fit(
-                    x_train,
-                    y_train,
-                    batch_size=BATCH_SIZE,
-                    epochs=epochs,
-                    validation_data=(x_val, y_val),
-                    verbose=0,
-                )
-                runs.append(history.history["val_accuracy"])
-            curves[(name, policy)] = np.median(np.array(runs), axis=0)
-            row = {
-                "optimizer": name,
-                "policy": policy,
-                "bounds": None if policy == "constant" else list(bounds),
-                "epochs_to_target": [epochs_to(r, args.target) for r in runs],
-                "best_val_accuracy": [max(r) for r in runs],
-            }
-            row["median_epochs_to_target"] = median_epochs(row["epochs_to_target"])
-            row["median_best_val_accuracy"] = statistics.median(
-                row["best_val_accuracy"]
-            )
-            results.append(row)
+        print(
+            f"  {problem}: {about['description']}; {about['train']} train / "
+            f"{about['validation']} validation, {about['steps_per_epoch']} updates "
+            f"per epoch; target validation accuracy {about['target']}"
+        )
+    units = [(p, n, s) for p in PROBLEMS for n in optimizers for s in range(seeds)]
 
-    print(f"\n{'optimizer':<9} " + "".join(f"{p:>24}" for p in POLICIES))
-    print(f"{'':<9} " + "".join(f"{'epochs / best acc':>24}" for _ in POLICIES))
-    for optimizer_class in optimizers:
-        name = optimizer_class.__name__
-        cells = []
-        for policy in POLICIES:
-            row = next(
-                r for r in results if (r["optimizer"], r["policy"]) == (name, policy)
-            )
-            reached = row["median_epochs_to_target"]
-            reached = "never" if reached is None else f"{reached:g}"
-            cells.append(f"{reached:>14} / {row['median_best_val_accuracy']:.4f}")
-        print(f"{name:<9} " + "".join(f"{c:>24}" for c in cells))
+    print("\nRange tests, constants, the grid and triangular CLR by every rule")
+    first = run_all(
+        {u: (rules_unit, (*u, epochs, sweep_steps)) for u in units}, workers
+    )
+    cells = {}
+    for p, n in {(p, n) for p, n, _ in units}:
+        per_seed = [first[(p, n, s)]["runs"] for s in range(seeds)]
+        cells[(p, n)] = {
+            key: summarise([runs[key] for runs in per_seed], PROBLEMS[p]["target"])
+            for key in per_seed[0]
+        }
+    rules = list(first[units[0]]["suggestions"])  # RangeTestResult.suggestions
+    rule, mean_ranks = choose_rule(cells, rules)
     print(
-        f"\n'epochs': median over seeds of the first epoch with validation accuracy "
-        f">= {args.target} ('never' if most seeds never got there)."
+        "Mean rank of each rule (1 is best): "
+        + ", ".join(f"{r} {m:.2f}" for r, m in mean_ranks.items())
+        + f"; chosen: {rule}"
     )
 
+    print(
+        "\nDecays, one-cycle and the other CLR modes, with that rule's bounds;"
+        " the study's protocol"
+    )
+    jobs = {u: (fixed_unit, (*u, epochs, first[u]["suggestions"][rule])) for u in units}
+    protocol_epochs = max(1, epochs // 2)
+    jobs.update(
+        {
+            ("protocol", s): (protocol_unit, (s, protocol_epochs, sweep_steps, rule))
+            for s in range(seeds)
+        }
+    )
+    second = run_all(jobs, workers)
+    for p, n in cells:
+        per_seed = [second[(p, n, s)]["runs"] for s in range(seeds)]
+        for key in FIXED:
+            cells[(p, n)][key] = summarise(
+                [runs[key] for runs in per_seed], PROBLEMS[p]["target"]
+            )
+        tuned = tuned_key(cells[(p, n)])
+        cells[(p, n)]["tuned_constant"] = {**cells[(p, n)][tuned], "grid_point": tuned}
+        cells[(p, n)]["triangular"] = cells[(p, n)][f"triangular:{rule}"]
+    wall = time.perf_counter() - started
+
+    report(args, optimizers, epochs, seeds, rule, mean_ranks, cells, first, second)
+    protocol = [second[("protocol", s)] for s in range(seeds)]
+    report_protocol(protocol, protocol_epochs)
+    print(f"\nWall time {wall / 60:.1f} min")
+
+    runs = []
+    for p, n, s in units:
+        for key, run in {
+            **first[(p, n, s)]["runs"],
+            **second[(p, n, s)]["runs"],
+        }.items():
+            runs.append(
+                {"problem": p, "optimizer": n, "seed": s, "contender": key, **run}
+            )
+    result = {
+        "date": str(date.today()),
+        "clr_optimizers": clr_optimizers.__version__,
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+        "epochs": epochs,
+        "seeds": seeds,
+        "sweep_steps": sweep_steps,
+        "workers": workers,
+        "threads_per_worker": 1,
+        "wall_seconds": round(wall),
+        "problems": PROBLEMS,
+        "rule": rule,
+        "rule_mean_ranks": mean_ranks,
+        "suggestions": [
+            {"problem": p, "optimizer": n, "seed": s, **first[(p, n, s)]["suggestions"]}
+            for p, n, s in units
+        ],
+        "summaries": [
+            {"problem": p, "optimizer": n, "contender": key, **finite(summary)}
+            for (p, n), summaries in sorted(cells.items())
+            for key, summary in summaries.items()
+        ],
+        "protocol": {"epochs": protocol_epochs, "runs": protocol},
+        "runs": runs,
+    }
     with open(args.json, "w") as f:
-        json.dump(
-            {
-                "date": str(date.today()),
-                "keras": keras.__version__,
-                "epochs": epochs,
-                "seeds": seeds,
-                "target": args.target,
-                "results": results,
-            },
-            f,
-            indent=2,
-        )
+        json.dump(result, f)
     print(f"Written to {args.json}")
+    plot(args.plot, cells, first, second, optimizers, units, seeds, epochs, rule)
+
+
+def report(args, optimizers, epochs, seeds, rule, mean_ranks, cells, first, second):
+    for problem, about in PROBLEMS.items():
+        print(
+            f"\n== {problem}: median [IQR] over {seeds} seed(s); target "
+            f"{about['target']}; {epochs} epochs"
+        )
+        for name in optimizers:
+            summaries = cells[(problem, name)]
+            peaks = [
+                first[(problem, name, s)]["suggestions"][rule][1] for s in range(seeds)
+            ]
+            tuned = summaries["tuned_constant"]["grid_point"]
+            print(
+                f"\n{name}: peak by '{rule}' {statistics.median(peaks):.3g} (median); "
+                f"tuned constant = {tuned} (study's peak x 3**{tuned.split(':')[1]}), "
+                f"chosen from {len(GRID)} runs per seed"
+            )
+            print(
+                f"  {'contender':<22}{'epochs to target':>20}{'final val acc':>22}"
+                f"{'best val acc':>22}{'final val loss':>22}"
+            )
+            for key in SUMMARY:
+                s = summaries[key]
+                fields = ("final_val_accuracy", "best_val_accuracy", "final_val_loss")
+                print(
+                    f"  {key:<22}{cell(s, 'epochs_to_target'):>20}"
+                    + "".join(f"{cell(s, field):>22}" for field in fields)
+                )
+            print(
+                "  by rule: peak (median), then final val acc of constant / triangular"
+            )
+            for r in mean_ranks:
+                peak = statistics.median(
+                    first[(problem, name, s)]["suggestions"][r][1] for s in range(seeds)
+                )
+                print(
+                    f"  {r:<10}{peak:>10.3g}"
+                    + "".join(
+                        f"{cell(summaries[f'{kind}:{r}'], 'final_val_accuracy'):>22}"
+                        for kind in ("constant", "triangular")
+                    )
+                )
+    print(
+        "\nepochs to target: the first epoch at or above the target ('never': not in "
+        "the budget). Rule ranks: "
+        + ", ".join(f"{r} {m:.2f}" for r, m in mean_ranks.items())
+    )
+
+
+def report_protocol(protocol, epochs):
+    first = [run["first"]["val_accuracy"][-1] for run in protocol]
+    print(
+        f"\n== The study's protocol (Table 7): digits, SGD momentum 0.9; time-based "
+        f"decay from 0.01 for {epochs} epochs, then {epochs} more"
+    )
+    peaks = [run["bounds"][1] for run in protocol]
+    trained = [run["trained_model_bounds"][1] for run in protocol]
+    print(
+        f"  CLR peak (median): {statistics.median(peaks):.3g}; the range test of the "
+        f"trained model would give {statistics.median(trained):.3g}"
+    )
+    print(
+        f"  before: validation accuracy {statistics.median(first):.3f} "
+        f"[{min(first):.3f}-{max(first):.3f}] (median [min-max])"
+    )
+    for key in ("decay", "triangular", "modified_triangular2"):
+        curves = [run["after"][key]["val_accuracy"] for run in protocol]
+        finals = [c[-1] for c in curves]
+        bests = [max(c) for c in curves]
+        at = [c.index(max(c)) + 1 for c in curves]
+        print(
+            f"  after, {key:<22} final {statistics.median(finals):.3f} "
+            f"[{min(finals):.3f}-{max(finals):.3f}], "
+            f"best {statistics.median(bests):.3f} at epoch {statistics.median(at):g}"
+        )
+
+
+def plot(path, cells, first, second, optimizers, units, seeds, epochs, rule):
     try:
         from matplotlib.figure import Figure
     except ImportError:
         print("matplotlib is not installed: no plot.")
         return
-    figure = Figure(figsize=(13, 6.5), layout="constrained")
-    axes = figure.subplots(2, 4, sharex=True, sharey=True).ravel()
-    for ax, optimizer_class in zip(axes, optimizers):
-        name = optimizer_class.__name__
-        for policy in POLICIES:
-            ax.plot(np.arange(1, epochs + 1), curves[(name, policy)], label=policy)
-        ax.axhline(args.target, color="0.6", lw=0.8, ls=":")
-        ax.set_title(name)
-        ax.set_ylim(0.5, 1.0)
-        ax.grid(alpha=0.3)
-    for ax in axes[len(optimizers) :]:
-        ax.axis("off")
-    axes[0].legend(fontsize=8, loc="lower right")
-    for ax in axes[4:]:
+    figure = Figure(figsize=(4.2 * len(optimizers), 7.5), layout="constrained")
+    axes = figure.subplots(len(PROBLEMS), len(optimizers), sharex=True, squeeze=False)
+    x = np.arange(1, epochs + 1)
+    for row, problem in zip(axes, PROBLEMS):
+        for ax, name in zip(row, optimizers):
+            summaries = cells[(problem, name)]
+            keys = {key: key for key in SUMMARY}
+            keys["tuned_constant"] = summaries["tuned_constant"]["grid_point"]
+            keys["triangular"] = f"triangular:{rule}"
+            for label, key in keys.items():
+                style = STYLES.get(label, {})
+                curves = np.array(
+                    [
+                        {
+                            **first[(problem, name, s)]["runs"],
+                            **second[(problem, name, s)]["runs"],
+                        }[key]["val_accuracy"]
+                        for s in range(seeds)
+                    ]
+                )
+                q1, median, q3 = np.quantile(curves, [0.25, 0.5, 0.75], axis=0)
+                (line,) = ax.plot(x, median, label=label, lw=1.2, **style)
+                ax.fill_between(x, q1, q3, color=line.get_color(), alpha=0.15, lw=0)
+            ax.axhline(PROBLEMS[problem]["target"], color="0.5", lw=0.8, ls=":")
+            ax.set_title(f"{problem}, {name}")
+            ax.set_ylim(*PROBLEMS[problem]["ylim"])
+            ax.grid(alpha=0.3)
+        row[0].set_ylabel("validation accuracy")
+    for ax in axes[-1]:
         ax.set_xlabel("epoch")
-    axes[0].set_ylabel("validation accuracy")
-    axes[4].set_ylabel("validation accuracy")
+    axes[0][0].legend(fontsize=7, loc="lower right")
     figure.suptitle(
-        f"Digits, small CNN: median validation accuracy over {seeds} seed(s); "
-        f"CLR bounds from the range test"
+        f"Median validation accuracy over {seeds} seeds (bands: quartiles); "
+        f"peaks by the range test's '{rule}' rule"
     )
-    figure.savefig(args.plot, dpi=100)
-    print(f"Plot written to {args.plot}")
+    figure.savefig(path, dpi=100)
+    print(f"Plot written to {path}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

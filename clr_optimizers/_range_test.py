@@ -2,8 +2,10 @@
 
 The rate grows exponentially from `min_lr` to `max_lr`, one step per batch,
 while the loss of each batch is recorded. Where the smoothed loss is lowest is
-the study's `max_lr`, and `base_lr = max_lr / 4`. The model is trained on a
-copy of its optimizer and everything is put back afterwards.
+the study's `max_lr`, and `base_lr = max_lr / 4`; the suggestion by default is
+a tenth of that rate (the "minimum" rule), which `benchmarks/convergence.py`
+found the best of four rules. The model is trained on a copy of its optimizer
+and everything is put back afterwards.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from clr_optimizers._policies import CYCLICAL_MODES, parse
 
 # Each rule: the attribute that holds its peak, and how plots and messages
 # describe it.
+DEFAULT_RULE = "minimum"  # the best mean rank in benchmarks/convergence.py
 RULES = {
     "min_loss": ("max_lr", "lowest smoothed loss (the study's rule)"),
     "steepest": ("steepest_lr", "steepest descent"),
@@ -36,6 +39,10 @@ RULES = {
 @dataclasses.dataclass
 class RangeTestResult:
     """What `find_lr` recorded, and the bounds it suggests.
+
+    `suggestion()` and `optimizer_args()` use the "minimum" rule unless told
+    otherwise: a peak of `max_lr / 10`, a floor of a quarter of that. The
+    attributes keep their definitions: `max_lr` is the study's peak.
 
     Attributes:
         lrs: The learning rate of each batch.
@@ -77,10 +84,11 @@ class RangeTestResult:
         """`(base_lr, max_lr)` by every rule, by name."""
         return {rule: self.suggestion(rule) for rule in RULES}
 
-    def suggestion(self, rule: str = "min_loss") -> tuple[float, float]:
-        """`(base_lr, max_lr)` by `rule`: `"min_loss"` (the study's rule),
-        `"steepest"`, `"valley"` or `"minimum"` (fastai's two rules); the
-        base is always a quarter of the peak."""
+    def suggestion(self, rule: str = DEFAULT_RULE) -> tuple[float, float]:
+        """`(base_lr, max_lr)` by `rule`: `"minimum"` (the default: the rate
+        of the lowest smoothed loss / 10), `"min_loss"` (the study's rule: that
+        rate itself), `"steepest"` or `"valley"`; the base is always a quarter
+        of the peak."""
         if rule not in RULES:
             raise ValueError(
                 f"`rule` must be one of {', '.join(map(repr, RULES))}. "
@@ -90,7 +98,10 @@ class RangeTestResult:
         return peak / 4, peak
 
     def optimizer_args(
-        self, step_size: int | float, mode: str = "triangular", rule: str = "min_loss"
+        self,
+        step_size: int | float,
+        mode: str = "triangular",
+        rule: str = DEFAULT_RULE,
     ) -> dict[str, Any]:
         """The arguments for a CLR optimizer with the suggested bounds.
 

@@ -1,5 +1,6 @@
 """The benchmark scripts run (their --quick smoke mode; timings are not checked)."""
 
+import inspect
 import json
 import subprocess
 import sys
@@ -41,12 +42,145 @@ def test_overhead_quick(tmp_path):
         assert all(ratio > 0 for ratio in row["over_stock"].values())
 
 
+RULES = ("min_loss", "steepest", "valley", "minimum")
+CONTENDERS = {
+    "keras_default",
+    "time_decay",
+    "cosine_decay",
+    "one_cycle",
+    "modified_triangular2",
+    "exp_range",
+    *(f"{kind}:{rule}" for kind in ("constant", "triangular") for rule in RULES),
+    *(f"grid:{k}" for k in range(-4, 2)),
+}
+
+
+def quartiles(values):
+    """Nearest-rank quartiles, restated: the sorted values at the positions
+    (n - 1) q rounded half to even, as NumPy's "nearest" method does."""
+    ordered = sorted(values)
+    return [ordered[round((len(ordered) - 1) * q)] for q in (0.25, 0.5, 0.75)]
+
+
+def check_convergence(result):
+    """Every summary follows from the per-seed curves in the same file."""
+    runs = {}
+    for run in result["runs"]:
+        assert len(run["val_accuracy"]) == len(run["val_loss"]) == result["epochs"]
+        key = (run["problem"], run["optimizer"], run["contender"])
+        runs.setdefault(key, {})[run["seed"]] = run
+    units = {(p, o) for p, o, _ in runs}
+    for by_seed in runs.values():
+        assert set(by_seed) == set(range(result["seeds"]))
+    for unit in units:
+        assert {c for p, o, c in runs if (p, o) == unit} == CONTENDERS
+    target = {name: p["target"] for name, p in result["problems"].items()}
+    summaries = {
+        (s["problem"], s["optimizer"], s["contender"]): s for s in result["summaries"]
+    }
+    for (problem, optimizer, contender), by_seed in runs.items():
+        curves = [by_seed[s] for s in sorted(by_seed)]
+        summary = summaries[(problem, optimizer, contender)]
+        reached = [
+            next(
+                (
+                    i + 1
+                    for i, a in enumerate(c["val_accuracy"])
+                    if a >= target[problem]
+                ),
+                None,
+            )
+            for c in curves
+        ]
+        finals = [c["val_accuracy"][-1] for c in curves]
+        bests = [max(c["val_accuracy"]) for c in curves]
+        q1, median, q3 = quartiles([float("inf") if r is None else r for r in reached])
+        expected = [None if v == float("inf") else v for v in (q1, median, q3)]
+        epochs = summary["epochs_to_target"]
+        assert [epochs["q1"], epochs["median"], epochs["q3"]] == expected
+        for field, values in (
+            ("final_val_accuracy", finals),
+            ("best_val_accuracy", bests),
+        ):
+            assert [summary[field][k] for k in ("q1", "median", "q3")] == pytest.approx(
+                quartiles(values)
+            )
+    for problem, optimizer in units:
+        cell = {
+            c: s for (p, o, c), s in summaries.items() if (p, o) == (problem, optimizer)
+        }
+        # The tuned constant is the grid point with the best median final
+        # accuracy (then best accuracy), and its figures are that point's.
+        grid = [f"grid:{k}" for k in range(-4, 2)]
+        best = max(
+            grid,
+            key=lambda g: (
+                cell[g]["final_val_accuracy"]["median"],
+                cell[g]["best_val_accuracy"]["median"],
+            ),
+        )
+        assert cell["tuned_constant"]["grid_point"] == best
+        assert (
+            cell["tuned_constant"]["final_val_accuracy"]
+            == cell[best]["final_val_accuracy"]
+        )
+        chosen = cell[f"triangular:{result['rule']}"]
+        assert {**cell["triangular"], "contender": None} == {
+            **chosen,
+            "contender": None,
+        }
+    # The rule: the best mean rank of its constant's and its triangular
+    # run's median final accuracy, over every (problem, optimizer).
+    ranks = {rule: [] for rule in RULES}
+    for problem, optimizer in units:
+        for kind in ("constant", "triangular"):
+            scores = {
+                rule: summaries[(problem, optimizer, f"{kind}:{rule}")][
+                    "final_val_accuracy"
+                ]["median"]
+                for rule in RULES
+            }
+            for rule, score in scores.items():
+                above = sum(other > score for other in scores.values())
+                tied = sum(other == score for other in scores.values())
+                ranks[rule].append(above + (tied + 1) / 2)
+    means = {rule: sum(r) / len(r) for rule, r in ranks.items()}
+    assert result["rule_mean_ranks"] == pytest.approx(means)
+    assert means[result["rule"]] == min(means.values())
+    # The other contenders ran with the chosen rule's bounds.
+    for suggestion in result["suggestions"]:
+        for run in result["runs"]:
+            if (run["problem"], run["optimizer"], run["seed"]) == tuple(
+                suggestion[k] for k in ("problem", "optimizer", "seed")
+            ) and run["contender"] in ("one_cycle", "exp_range", "time_decay"):
+                assert run["bounds"] == suggestion[result["rule"]]
+
+
 def test_convergence_quick(tmp_path):
     pytest.importorskip("sklearn")
     path, png = tmp_path / "convergence.json", tmp_path / "convergence.png"
     stdout = run("convergence.py", "--json", str(path), "--plot", str(png))
-    assert "epochs / best acc" in stdout
+    assert "The study's protocol (Table 7)" in stdout
     result = json.loads(path.read_text())
-    policies = {row["policy"] for row in result["results"]}
-    assert policies == {"constant", "triangular", "modified_triangular2", "exp_range"}
+    assert result["backend"] == BACKEND
+    assert set(result["problems"]) == {"digits", "breast_cancer"}
+    assert {run["optimizer"] for run in result["runs"]} == {"SGD"}
+    check_convergence(result)
+    [protocol] = result["protocol"]["runs"]
+    assert set(protocol["after"]) == {"decay", "triangular", "modified_triangular2"}
+    assert len(protocol["bounds"]) == len(protocol["trained_model_bounds"]) == 2
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_committed_convergence_figures():
+    """The committed figures: a full run whose summaries follow from its
+    curves, and whose chosen rule is the range test's default."""
+    result = json.loads((BENCHMARKS / "convergence.json").read_text())
+    assert result["seeds"] >= 5
+    assert {"SGD", "RMSprop", "Adam"} <= {run["optimizer"] for run in result["runs"]}
+    assert len(result["protocol"]["runs"]) == result["seeds"]
+    check_convergence(result)
+    from clr_optimizers import RangeTestResult
+
+    default = inspect.signature(RangeTestResult.suggestion).parameters["rule"].default
+    assert result["rule"] == default

@@ -184,11 +184,15 @@ def test_optimizer_args_construct_every_optimizer(Opt):
     result = find_lr(
         linear_model(), dataset, steps=50, min_lr=1e-4, max_lr=10, verbose=0
     )
+    # By default the "minimum" rule: a tenth of the lowest loss's rate.
     args = result.optimizer_args(step_size=200, mode="modified_triangular2")
     opt = Opt(**args)
-    assert opt.clr["max_lr"] == result.max_lr
+    assert opt.clr["max_lr"] == pytest.approx(result.max_lr / 10, rel=1e-15)
     assert opt.clr["step_size"] == 200
-    assert opt.current_lr == pytest.approx(result.max_lr / 4, rel=1e-6)
+    assert opt.current_lr == pytest.approx(result.max_lr / 40, rel=1e-6)
+    study = Opt(**result.optimizer_args(step_size=10, rule="min_loss"))
+    assert study.clr["max_lr"] == result.max_lr
+    assert result.suggestion() == result.suggestion("minimum")
     steep = Opt(**result.optimizer_args(step_size=10, rule="steepest"))
     assert steep.clr["max_lr"] == result.steepest_lr
 
