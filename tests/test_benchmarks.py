@@ -98,9 +98,11 @@ def check_convergence(result):
         expected = [None if v == float("inf") else v for v in (q1, median, q3)]
         epochs = summary["epochs_to_target"]
         assert [epochs["q1"], epochs["median"], epochs["q3"]] == expected
+        losses = [c["val_loss"][-1] for c in curves]
         for field, values in (
             ("final_val_accuracy", finals),
             ("best_val_accuracy", bests),
+            ("final_val_loss", losses),
         ):
             assert [summary[field][k] for k in ("q1", "median", "q3")] == pytest.approx(
                 quartiles(values)
@@ -120,15 +122,10 @@ def check_convergence(result):
             ),
         )
         assert cell["tuned_constant"]["grid_point"] == best
-        assert (
-            cell["tuned_constant"]["final_val_accuracy"]
-            == cell[best]["final_val_accuracy"]
-        )
+        anonymous = {"contender": None, "grid_point": None}
+        assert {**cell["tuned_constant"], **anonymous} == {**cell[best], **anonymous}
         chosen = cell[f"triangular:{result['rule']}"]
-        assert {**cell["triangular"], "contender": None} == {
-            **chosen,
-            "contender": None,
-        }
+        assert {**cell["triangular"], **anonymous} == {**chosen, **anonymous}
     # The rule: the best mean rank of its constant's and its triangular
     # run's median final accuracy, over every (problem, optimizer).
     ranks = {rule: [] for rule in RULES}
@@ -147,13 +144,28 @@ def check_convergence(result):
     means = {rule: sum(r) / len(r) for rule, r in ranks.items()}
     assert result["rule_mean_ranks"] == pytest.approx(means)
     assert means[result["rule"]] == min(means.values())
-    # The other contenders ran with the chosen rule's bounds.
-    for suggestion in result["suggestions"]:
-        for run in result["runs"]:
-            if (run["problem"], run["optimizer"], run["seed"]) == tuple(
-                suggestion[k] for k in ("problem", "optimizer", "seed")
-            ) and run["contender"] in ("one_cycle", "exp_range", "time_decay"):
-                assert run["bounds"] == suggestion[result["rule"]]
+    # Each run's bounds come from the range test of its own seed: a rule's
+    # for the constants and triangular runs, the chosen rule's for the
+    # others, the study's peak times 3**k for the grid.
+    suggestions = {
+        (s["problem"], s["optimizer"], s["seed"]): s for s in result["suggestions"]
+    }
+    for run in result["runs"]:
+        suggestion = suggestions[(run["problem"], run["optimizer"], run["seed"])]
+        kind, _, detail = run["contender"].partition(":")
+        if kind in ("constant", "triangular"):
+            assert run["bounds"] == suggestion[detail]
+        elif kind == "grid":
+            peak = suggestion["min_loss"][1] * 3.0 ** int(detail)
+            assert run["bounds"] == [None, pytest.approx(peak, rel=1e-12)]
+        elif kind == "keras_default":
+            assert run["bounds"] == [None, None]
+        else:
+            assert run["bounds"] == suggestion[result["rule"]]
+    for seed, protocol in enumerate(result["protocol"]["runs"]):
+        key = ("digits", "SGD", seed)
+        if key in suggestions:  # the range test of the same untrained model
+            assert protocol["bounds"] == suggestions[key][result["rule"]]
 
 
 def test_convergence_quick(tmp_path):
