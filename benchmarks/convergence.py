@@ -168,7 +168,7 @@ def stock(name, learning_rate=None):
     return getattr(keras.optimizers, name)(**args)
 
 
-def cyclical(name, base_lr, max_lr, clr):
+def clr_optimizer(name, base_lr, max_lr, clr):
     args = base_args(name)
     if base_lr is not None:
         args["learning_rate"] = base_lr
@@ -190,13 +190,15 @@ def contender(name, kind, bounds, steps_per_epoch, epochs):
     if kind == "cosine_decay":
         return stock(name, schedules.CosineDecay(peak, total))
     if kind == "one_cycle":
-        return cyclical(name, None, peak, {"mode": "one_cycle", "total_steps": total})
+        return clr_optimizer(
+            name, None, peak, {"mode": "one_cycle", "total_steps": total}
+        )
     if kind == "exp_range":
         gamma = 0.5 ** (1 / (5 * steps_per_epoch))
-        return cyclical(
+        return clr_optimizer(
             name, base_lr, peak, {**half_cycle, "mode": kind, "gamma": gamma}
         )
-    return cyclical(name, base_lr, peak, {**half_cycle, "mode": kind})
+    return clr_optimizer(name, base_lr, peak, {**half_cycle, "mode": kind})
 
 
 def fit(problem, data, optimizer, seed, epochs, initial_weights=None, model=None):
@@ -204,10 +206,9 @@ def fit(problem, data, optimizer, seed, epochs, initial_weights=None, model=None
     if model is None:
         # One epoch per execution, where Keras allows more than one update
         # (not on PyTorch): the rates are the same, the run is faster.
-        per_execution = 1 if keras.backend.backend() == "torch" else None
-        model = make_model(
-            problem, optimizer, seed, per_execution or steps_per_epoch(data)
-        )
+        torch = keras.backend.backend() == "torch"
+        per_execution = 1 if torch else steps_per_epoch(data)
+        model = make_model(problem, optimizer, seed, per_execution)
     if initial_weights is not None:
         model.set_weights(initial_weights)
     keras.utils.set_random_seed(seed)
@@ -252,7 +253,6 @@ def range_test(problem, data, name, seed, steps, weights=None):
 def rules_unit(problem, name, seed, epochs, sweep_steps):
     """The range test, and every run that does not depend on the chosen rule."""
     data = load(problem)
-    spe = steps_per_epoch(data)
     suggestions = range_test(problem, data, name, seed, sweep_steps)
     study = suggestions["min_loss"]
     plans = [("keras_default", "keras_default", (None, None))]
@@ -261,24 +261,26 @@ def rules_unit(problem, name, seed, epochs, sweep_steps):
     plans += [
         (f"triangular:{rule}", "triangular", b) for rule, b in suggestions.items()
     ]
-    runs = {}
-    for key, kind, bounds in plans:
-        optimizer = contender(name, kind, bounds, spe, epochs)
-        runs[key] = fit(problem, data, optimizer, seed, epochs)[1]
-        runs[key]["bounds"] = list(bounds)
-    return {"suggestions": suggestions, "runs": runs}
+    return {
+        "suggestions": suggestions,
+        "runs": train(problem, data, name, seed, epochs, plans),
+    }
 
 
 def fixed_unit(problem, name, seed, epochs, bounds):
     """The contenders that take the chosen rule's bounds."""
-    data = load(problem)
-    spe = steps_per_epoch(data)
+    plans = [(kind, kind, bounds) for kind in FIXED]
+    return {"runs": train(problem, load(problem), name, seed, epochs, plans)}
+
+
+def train(problem, data, name, seed, epochs, plans):
+    """`plans`: (key, contender kind, bounds) -> {key: curves and bounds}."""
     runs = {}
-    for kind in FIXED:
-        optimizer = contender(name, kind, bounds, spe, epochs)
-        runs[kind] = fit(problem, data, optimizer, seed, epochs)[1]
-        runs[kind]["bounds"] = list(bounds)
-    return {"runs": runs}
+    for key, kind, bounds in plans:
+        optimizer = contender(name, kind, bounds, steps_per_epoch(data), epochs)
+        runs[key] = fit(problem, data, optimizer, seed, epochs)[1]
+        runs[key]["bounds"] = list(bounds)
+    return runs
 
 
 def protocol_unit(seed, epochs, sweep_steps, rule):
@@ -503,20 +505,17 @@ def main(argv=None):
         cells[(p, n)]["triangular"] = cells[(p, n)][f"triangular:{rule}"]
     wall = time.perf_counter() - started
 
-    report(args, optimizers, epochs, seeds, rule, mean_ranks, cells, first, second)
+    report(optimizers, epochs, seeds, rule, mean_ranks, cells, first)
     protocol = [second[("protocol", s)] for s in range(seeds)]
     report_protocol(protocol, protocol_epochs)
     print(f"\nWall time {wall / 60:.1f} min")
 
-    runs = []
-    for p, n, s in units:
-        for key, run in {
-            **first[(p, n, s)]["runs"],
-            **second[(p, n, s)]["runs"],
-        }.items():
-            runs.append(
-                {"problem": p, "optimizer": n, "seed": s, "contender": key, **run}
-            )
+    unit_runs = {u: {**first[u]["runs"], **second[u]["runs"]} for u in units}
+    runs = [
+        {"problem": p, "optimizer": n, "seed": s, "contender": key, **run}
+        for (p, n, s), by_key in unit_runs.items()
+        for key, run in by_key.items()
+    ]
     result = {
         "date": str(date.today()),
         "clr_optimizers": clr_optimizers.__version__,
@@ -546,10 +545,10 @@ def main(argv=None):
     with open(args.json, "w") as f:
         json.dump(result, f)
     print(f"Written to {args.json}")
-    plot(args.plot, cells, first, second, optimizers, units, seeds, epochs, rule)
+    plot(args.plot, cells, unit_runs, optimizers, seeds, epochs, rule)
 
 
-def report(args, optimizers, epochs, seeds, rule, mean_ranks, cells, first, second):
+def report(optimizers, epochs, seeds, rule, mean_ranks, cells, first):
     for problem, about in PROBLEMS.items():
         print(
             f"\n== {problem}: median [IQR] over {seeds} seed(s); target "
@@ -626,7 +625,7 @@ def report_protocol(protocol, epochs):
         )
 
 
-def plot(path, cells, first, second, optimizers, units, seeds, epochs, rule):
+def plot(path, cells, unit_runs, optimizers, seeds, epochs, rule):
     try:
         from matplotlib.figure import Figure
     except ImportError:
@@ -645,10 +644,7 @@ def plot(path, cells, first, second, optimizers, units, seeds, epochs, rule):
                 style = STYLES.get(label, {})
                 curves = np.array(
                     [
-                        {
-                            **first[(problem, name, s)]["runs"],
-                            **second[(problem, name, s)]["runs"],
-                        }[key]["val_accuracy"]
+                        unit_runs[(problem, name, s)][key]["val_accuracy"]
                         for s in range(seeds)
                     ]
                 )

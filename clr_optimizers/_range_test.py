@@ -27,13 +27,13 @@ from clr_optimizers._policies import CYCLICAL_MODES, parse
 
 # Each rule: the attribute that holds its peak, and how plots and messages
 # describe it.
-DEFAULT_RULE = "minimum"  # the best mean rank in benchmarks/convergence.py
 RULES = {
     "min_loss": ("max_lr", "lowest smoothed loss (the study's rule)"),
     "steepest": ("steepest_lr", "steepest descent"),
     "valley": ("valley_lr", "valley"),
     "minimum": ("minimum_lr", "lowest loss / 10"),
 }
+DEFAULT_RULE = "minimum"  # the best mean rank in benchmarks/convergence.py
 
 
 @dataclasses.dataclass
