@@ -51,16 +51,18 @@ def run_reference(
     batch_size: int = 20,
     epochs: int = 10,
     seed: int = 0,
+    clr: dict[str, Any] | None = None,
     **compile_kwargs: Any,
 ) -> list[tuple[int, float]]:
-    """Trains as the reference notebook does; returns `(iterations, current_lr)`
-    read from `get_config()` after each epoch."""
+    """Trains as the reference notebook does (with its `clr` dict unless one
+    is given); returns `(iterations, current_lr)` read from `get_config()`
+    after each epoch."""
     rng = np.random.default_rng(seed)
     x = rng.random((rows, 15), dtype=np.float32)
     y = rng.integers(0, 2, size=rows)
     model = reference_model(seed)
     model.compile(
-        optimizer=optimizer_class(lr=REFERENCE_LR, clr=REFERENCE_CLR),
+        optimizer=optimizer_class(lr=REFERENCE_LR, clr=clr or REFERENCE_CLR),
         loss="binary_crossentropy",
         metrics=["accuracy"],
         **compile_kwargs,

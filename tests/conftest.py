@@ -13,6 +13,7 @@ if os.environ.get("KERAS_BACKEND") == "torch":
 
 import keras
 import numpy as np
+import pytest
 
 # The largest update count the optimizer's counter holds: 2**63 - 1 on
 # TensorFlow (int64), 2**31 - 1 on JAX and PyTorch (int32).
@@ -113,15 +114,24 @@ def run_updates(optimizer, steps=20):
     return [v.numpy() for v in variables + state]
 
 
-# The slowest tests (each trains for minutes on one worker) start first, so
-# that the rest of the suite runs beside them instead of after them.
-SLOW_FIRST = ("test_notebook.py", "test_benchmarks.py", "test_main.py")
+# The slow tests start first, the longest of them (each trains for minutes on
+# one worker) at the head, so that the rest of the suite runs beside them
+# instead of after them.
+LONGEST_FIRST = ("test_notebook.py", "test_benchmarks.py", "test_main.py")
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by the marks
 def pytest_collection_modifyitems(items):
+    for item in items:
+        if any(BACKEND in mark.args for mark in item.iter_markers("slow_on")):
+            item.add_marker(pytest.mark.slow)
+
     def rank(item):
         name = item.path.name
-        return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
+        return (
+            item.get_closest_marker("slow") is None,
+            LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST),
+        )
 
     items.sort(key=rank)  # stable: the order within each file is kept
 

@@ -14,6 +14,9 @@ from keras import ops
 
 from clr_optimizers import SGD, Adam, Nadam
 
+# What can differ at the oldest supported dependencies: the floors job runs it.
+pytestmark = pytest.mark.floors
+
 # Floor 1, peak 5, 3 updates per half cycle: rates 1, 2.33, 3.67, 5, 3.67, ...
 CLR = {"max_lr": 5.0, "step_size": 3}
 UPDATES_PER_EPOCH = 4

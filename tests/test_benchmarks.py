@@ -23,6 +23,7 @@ def run(script, *args):
     return out.stdout
 
 
+@pytest.mark.slow
 def test_overhead_quick(tmp_path):
     path = tmp_path / "overhead.json"
     stdout = run("overhead.py", "--json", str(path))
@@ -104,8 +105,9 @@ def check_convergence(result):
             ("best_val_accuracy", bests),
             ("final_val_loss", losses),
         ):
+            # A run that diverged has a NaN loss, in both places.
             assert [summary[field][k] for k in ("q1", "median", "q3")] == pytest.approx(
-                quartiles(values)
+                quartiles(values), nan_ok=True
             )
     for problem, optimizer in units:
         cell = {
@@ -168,6 +170,7 @@ def check_convergence(result):
             assert protocol["bounds"] == suggestions[key][result["rule"]]
 
 
+@pytest.mark.slow
 def test_convergence_quick(tmp_path):
     pytest.importorskip("sklearn")
     path, png = tmp_path / "convergence.json", tmp_path / "convergence.png"

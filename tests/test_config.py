@@ -8,6 +8,9 @@ from scale_functions import unregistered
 
 from clr_optimizers import OPTIMIZERS, SGD, Adam
 
+# What can differ at the oldest supported dependencies: the floors job runs it.
+pytestmark = pytest.mark.floors
+
 GOOD = {"max_lr": 0.06, "step_size": 2000}
 UP_DOWN = {"max_lr": 0.06, "step_size_up": 500, "step_size_down": 1500}
 ONE = {"max_lr": 0.1, "mode": "one_cycle", "total_steps": 100}

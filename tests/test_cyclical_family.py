@@ -17,6 +17,9 @@ from keras import ops
 from clr_optimizers import SGD, Adam, LearningRateMonitor
 from clr_optimizers.schedules import CLRSchedule
 
+# What can differ at the oldest supported dependencies: the floors job runs it.
+pytestmark = pytest.mark.floors
+
 lr_scheduler = torch.optim.lr_scheduler
 
 FLOOR, PEAK = 0.01, 0.1

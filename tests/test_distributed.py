@@ -39,6 +39,7 @@ def assert_same_training(distributed, single):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="a TensorFlow strategy")
 def test_mirrored_strategy_over_two_devices():
     result = run("mirrored")
@@ -54,6 +55,7 @@ def free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="a TensorFlow strategy")
 def test_multi_worker_mirrored_strategy_with_two_workers():
     cluster = {"worker": [f"127.0.0.1:{free_port()}" for _ in range(2)]}
@@ -83,6 +85,7 @@ def test_multi_worker_mirrored_strategy_with_two_workers():
         assert_same_training(result, single)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(BACKEND != "jax", reason="Keras's JAX distribution API")
 def test_jax_data_parallel_over_two_devices():
     result = run("data_parallel")

@@ -164,6 +164,7 @@ def within(value, low, high, rel=1e-5):
     return low * (1 - rel) - 1e-30 <= value <= high * (1 + rel)
 
 
+@pytest.mark.slow
 @settings(max_examples=VALID_EXAMPLES, **SETTINGS)
 @given(valid())
 def test_valid_configurations_give_finite_rates_within_bounds(case):
@@ -243,6 +244,7 @@ def invalid(draw):
     return learning_rate, clr, key
 
 
+@pytest.mark.slow
 @settings(max_examples=INVALID_EXAMPLES, **SETTINGS)
 @given(invalid())
 def test_invalid_configurations_fail_naming_the_key(case):

@@ -11,6 +11,9 @@ import pytest
 import clr_optimizers
 from clr_optimizers._keras_private import ATTRIBUTES, HOOKS
 
+# What can differ at the oldest supported dependencies: the floors job runs it.
+pytestmark = pytest.mark.floors
+
 # What each CLR class is built on: on PyTorch, Keras's fused variant.
 STOCK = [getattr(keras.optimizers, opt.__name__) for opt in clr_optimizers.OPTIMIZERS]
 BASES = {stock.__name__: type(stock.__new__(stock)) for stock in STOCK}

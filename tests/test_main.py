@@ -4,9 +4,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from clr_optimizers import _demo
 
 
+@pytest.mark.slow
 def test_main_job_passes_and_writes_the_plot(tmp_path, capsys):
     png = tmp_path / "schedule.png"
     code = _demo.main(
@@ -20,6 +23,7 @@ def test_main_job_passes_and_writes_the_plot(tmp_path, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow_on("torch")
 def test_main_job_fails_on_a_mismatch(monkeypatch, capsys):
     monkeypatch.setitem(_demo.REFERENCE_TABLE, 2000, 0.0599)
     code = _demo.main(["--optimizers", "Adam", "--epochs", "2", "--no-plot"])
@@ -39,6 +43,7 @@ def test_main_job_without_matplotlib(monkeypatch, capsys, tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
+@pytest.mark.slow
 def test_module_and_console_script_entry_points():
     script = Path(sys.executable).with_name("clr-optimizers")
     assert script.exists(), "console script not installed beside the interpreter"
@@ -49,6 +54,7 @@ def test_module_and_console_script_entry_points():
         assert "--optimizers" in out.stdout
 
 
+@pytest.mark.slow
 def test_the_documentation_plots_are_drawn(tmp_path):
     script = Path(__file__).parents[1] / "docs" / "plots.py"
     result = subprocess.run(

@@ -13,6 +13,9 @@ from keras import ops
 
 from clr_optimizers import OPTIMIZERS, SGD, Adadelta, Adagrad, Adam, Nadam, cyclical
 
+# What can differ at the oldest supported dependencies: the floors job runs it.
+pytestmark = pytest.mark.floors
+
 MOMENTUM = (0.8, 0.95)
 UPDATES = 24
 BATCH, FEATURES, UNITS = 4, 3, 2
@@ -164,6 +167,7 @@ def test_update_rule_uses_the_cycled_momentum(rule, schedule):
     )
 
 
+@pytest.mark.slow_on("torch")
 def test_cycled_momentum_under_jit_compile():
     """XLA on TensorFlow and JAX, `torch.compile` on PyTorch."""
     clr, make_scheduler, learning_rate = SCHEDULES["CyclicLR 3/5"]

@@ -18,7 +18,7 @@ UPDATES = 7  # per epoch
 SPE = pytest.mark.skipif(BACKEND == "torch", reason="Keras allows 1 on PyTorch")
 COMPILE = [
     pytest.param({}, id="default"),
-    pytest.param({"jit_compile": True}, id="jit"),
+    pytest.param({"jit_compile": True}, id="jit", marks=pytest.mark.slow_on("torch")),
     pytest.param({"steps_per_execution": 4}, id="spe4", marks=SPE),
     pytest.param(
         {"steps_per_execution": 4, "jit_compile": True}, id="spe4_jit", marks=SPE

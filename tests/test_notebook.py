@@ -43,6 +43,7 @@ def test_every_notebook_is_checked():
     assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == sorted(MUST_PRINT)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(MUST_PRINT))
 def test_notebook_runs(name):
     path = NOTEBOOKS / name

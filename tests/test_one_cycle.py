@@ -8,6 +8,9 @@ from keras import ops
 
 from clr_optimizers import OPTIMIZERS, SGD, Adam
 
+# What can differ at the oldest supported dependencies: the floors job runs it.
+pytestmark = pytest.mark.floors
+
 ONE = {"mode": "one_cycle", "max_lr": 0.1, "total_steps": 20}
 
 

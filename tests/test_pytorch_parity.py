@@ -9,6 +9,9 @@ from scale_functions import inverse_cycle
 
 from clr_optimizers import OPTIMIZERS, SGD
 
+# What can differ at the oldest supported dependencies: the floors job runs it.
+pytestmark = pytest.mark.floors
+
 CyclicLR = torch.optim.lr_scheduler.CyclicLR
 OneCycleLR = torch.optim.lr_scheduler.OneCycleLR
 

@@ -15,6 +15,9 @@ from keras import ops
 
 from clr_optimizers import OPTIMIZERS, SGD, Adam
 
+# What can differ at the oldest supported dependencies: the floors job runs it.
+pytestmark = pytest.mark.floors
+
 TESTS = Path(__file__).parent
 CLR = {"max_lr": 5.0, "step_size": 4}
 
@@ -134,6 +137,7 @@ LOAD_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_safe_loading_needs_the_scale_function_registered_in_the_loading_process(
     tmp_path,
 ):

@@ -9,6 +9,9 @@ from conftest import reference_rates
 
 from clr_optimizers import Adam
 
+# What can differ at the oldest supported dependencies: the floors job runs it.
+pytestmark = pytest.mark.floors
+
 CLR = {"max_lr": 0.05, "step_size": 4, "mode": "triangular2"}
 BATCH, BATCHES, EPOCHS = 4, 6, 3  # 6 updates per epoch, 18 in all
 

@@ -14,6 +14,9 @@ import scale_functions  # noqa: F401  (registers the custom scale functions)
 import clr_optimizers
 from clr_optimizers import OPTIMIZERS, SGD, Adam
 
+# What can differ at the oldest supported dependencies: the floors job runs it.
+pytestmark = pytest.mark.floors
+
 CLR = {"max_lr": 0.06, "step_size": 7, "mode": "modified_triangular2"}
 TESTS = Path(__file__).parent
 
@@ -151,6 +154,7 @@ def fit_epochs(model, epochs):
     return rates
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "Opt, clr",
     [

@@ -13,6 +13,9 @@ from keras import ops
 
 from clr_optimizers import SGD, Adam
 
+# What can differ at the oldest supported dependencies: the floors job runs it.
+pytestmark = pytest.mark.floors
+
 CLR = {"max_lr": 0.06, "step_size": 4}
 
 

@@ -11,6 +11,9 @@ from scale_functions import inverse_cycle, slow_decay
 from clr_optimizers import SGD, Adam
 from clr_optimizers._policies.cyclical import step_fractions
 
+# What can differ at the oldest supported dependencies: the floors job runs it.
+pytestmark = pytest.mark.floors
+
 
 def rates(optimizer, steps):
     """The rate Keras reads for the update after each of `steps` updates."""

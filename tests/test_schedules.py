@@ -25,6 +25,9 @@ from clr_optimizers.schedules import (
     TriangularCyclicalLearningRate,
 )
 
+# What can differ at the oldest supported dependencies: the floors job runs it.
+pytestmark = pytest.mark.floors
+
 TESTS = Path(__file__).parent
 
 
@@ -495,7 +498,7 @@ def kernel(model):
 
 COMPILE = [
     {},
-    {"jit_compile": True},
+    pytest.param({"jit_compile": True}, marks=pytest.mark.slow_on("torch")),
     pytest.param(
         {"steps_per_execution": 4},
         marks=pytest.mark.skipif(
@@ -561,6 +564,7 @@ LOAD_AND_CONTINUE = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_saved_with_a_stock_optimizer_each_loads_safely_in_a_new_process(tmp_path):
     schedules = {
         "CLRSchedule": CLRSchedule(
@@ -620,6 +624,7 @@ def test_the_package_exports_the_schedules():
         assert keras.saving.get_registered_object(f"clr_optimizers>{name}") is cls
 
 
+@pytest.mark.slow_on("jax")  # each schedule object is traced anew there
 def test_plot_schedule_draws_schedule_objects_without_an_optimizer():
     ours = CLRSchedule(0.01, {"max_lr": 0.06, "step_size": 5, "mode": "triangular2"})
     # Keras's own schedule, which evaluates one step at a time (a warm-up

@@ -153,15 +153,17 @@ def loss_scale(model):
 
 
 def next_rates(model, updates):
-    """Trains `updates` more updates; the rate (and momentum) of each."""
+    """Trains `updates` more updates; the rate (and momentum) of each, and
+    the model's weights before them and after each."""
     x, y = data(seed=1)
     opt = clr_optimizer(model)
-    rates, momentums = [], []
+    rates, momentums, weights = [], [], [model.get_weights()]
     for k in range(updates):
         model.train_on_batch(x[2 * k : 2 * k + 2], y[2 * k : 2 * k + 2])
         rates.append(opt.current_lr)
         momentums.append(getattr(opt, "current_momentum", None))
-    return rates, momentums
+        weights.append(model.get_weights())
+    return rates, momentums, weights
 
 
 def main(version):
@@ -188,7 +190,7 @@ def main(version):
         model.save(out / f"{name}.keras")
         config = optimizer.get_config()
         scale = loss_scale(model)
-        rates, momentums = next_rates(model, NEXT_UPDATES)
+        rates, momentums, _ = next_rates(model, NEXT_UPDATES)
         manifest[name] = {
             "class": class_name,
             "config": config,
