@@ -39,17 +39,26 @@ def assert_within_rounding(
             of the weights and the optimizer's state), counting each
             rounding as often as the rule amplifies it.
 
-    Each gradient entry is off by a relative `roundings * u` at most, `u`
-    the compute dtype's unit roundoff, and the rule adds `rule_roundings *
-    u32`: together a relative `delta`. An update moves a weight by its rate
-    times a factor of the gradient. For a rule linear in the gradient (SGD,
-    with or without momentum) the move is off by `delta` times the move. A
-    rule that divides by a running norm of the gradient (RMSprop, Adagrad,
-    Adadelta, Adam, Adamax, Nadam) is off by `delta` times at most about its
-    rate, whatever the gradient's size. So each update adds at most
-    `delta * max(rate, |move|)`, and storing its result in float32 one
-    rounding of the weight. Both sides carry such an error: they may differ
-    by twice the sum.
+    Each gradient entry is off by `roundings * u` at most, `u` the compute
+    dtype's unit roundoff, relative to the magnitudes of the terms summed to
+    make it (relative to the entry itself where they do not cancel); the rule
+    adds `rule_roundings * u32`: together a relative `delta`. An update moves
+    a weight by its rate times a factor of the gradient.
+
+    - A rule linear in the gradient (SGD, with or without momentum) is off
+      by `delta` times the move, or by `delta` times the rate where terms
+      cancel: this bound takes the terms' magnitudes to be at most 1 or the
+      gradient's, as they are for the small models of the tests.
+    - A rule that divides by a running norm of the gradient (RMSprop,
+      Adagrad, Adadelta, Adam, Adamax, Nadam) moves a weight by a few times
+      its rate at most, whatever the gradient's size (up to
+      `1 / sqrt(1 - rho)` for a norm decaying by `rho`), and a relative
+      error in the newest gradient changes the move by no more than that
+      error times the move, or times the rate where the move is small.
+
+    So each update adds at most `delta * max(rate, |move|)`, and storing its
+    result in float32 one rounding of the weight. Both sides carry such an
+    error: they may differ by twice the sum.
     """
     got, want = np.asarray(got, "float64"), np.asarray(want, "float64")
     moves = np.abs(np.asarray(moves, "float64"))

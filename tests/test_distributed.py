@@ -15,6 +15,9 @@ import numpy as np
 import pytest
 from conftest import BACKEND
 
+# What can differ at the oldest supported dependencies: the floors job runs it.
+pytestmark = pytest.mark.floors
+
 RUNS = Path(__file__).parent / "distributed_runs.py"
 
 
@@ -37,6 +40,28 @@ def assert_same_training(distributed, single):
     assert distributed["momentums"] == single["momentums"]
     for got, want in zip(distributed["weights"], single["weights"], strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_the_comparison_catches_another_rate_momentum_or_weight():
+    """What the distributed runs are held to: the same rate and momentum at
+    every update, exactly, and weights equal but for float32 summation order
+    (the replicas' gradients are summed in another order than one batch's)."""
+    single = {
+        "rates": [0.01 + 0.001 * k for k in range(16)],
+        "momentums": [0.9] * 16,
+        "weights": [[[0.5, -0.25]], [0.125]],
+    }
+    assert_same_training(json.loads(json.dumps(single)), single)
+    changes = (
+        lambda run: run["rates"].__setitem__(7, run["rates"][7] * 1.0001),
+        lambda run: run["momentums"].__setitem__(15, 0.95),
+        lambda run: run["weights"][1].__setitem__(0, 0.125 + 1e-4),
+    )
+    for change in changes:
+        other = json.loads(json.dumps(single))
+        change(other)
+        with pytest.raises(AssertionError):
+            assert_same_training(other, single)
 
 
 @pytest.mark.slow

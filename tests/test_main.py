@@ -1,5 +1,6 @@
 """The main job: `python -m clr_optimizers` checks the table and plots."""
 
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +42,14 @@ def test_main_job_without_matplotlib(monkeypatch, capsys, tmp_path):
     assert code == 0
     assert "Plot skipped: matplotlib is not installed" in capsys.readouterr().out
     assert not (tmp_path / "x.png").exists()
+
+
+def test_module_entry_point(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["clr_optimizers", "--help"])
+    with pytest.raises(SystemExit) as exit_status:
+        runpy.run_module("clr_optimizers", run_name="__main__")
+    assert exit_status.value.code == 0
+    assert "--optimizers" in capsys.readouterr().out
 
 
 @pytest.mark.slow

@@ -14,6 +14,9 @@ import clr_optimizers
 from clr_optimizers import SGD, Adam, LearningRateMonitor, cyclical
 from clr_optimizers.schedules import CLRSchedule
 
+# What can differ at the oldest supported dependencies: the floors job runs it.
+pytestmark = pytest.mark.floors
+
 UPDATES = 7  # per epoch
 SPE = pytest.mark.skipif(BACKEND == "torch", reason="Keras allows 1 on PyTorch")
 COMPILE = [

@@ -187,7 +187,7 @@ def test_the_table_scaled_down_through_fit(Opt, compile_kwargs):
 @pytest.mark.slow
 def test_spec_table_through_fit():
     """The full-size table, 1000 updates per epoch; on PyTorch, whose trainer
-    takes about 3 ms per update of this model, its first cycle."""
+    takes about 2 ms per update of this model, its first cycle."""
     epochs = 4 if BACKEND == "torch" else len(REFERENCE_TABLE)
     table = run_reference(SGD, rows=4000, batch_size=4, epochs=epochs)
     np.testing.assert_allclose(table, REFERENCE_TABLE[:epochs], atol=1e-6, rtol=0)

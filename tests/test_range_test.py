@@ -7,6 +7,9 @@ from conftest import reference_rates
 
 from clr_optimizers import OPTIMIZERS, SGD, Adam, find_lr, plot_schedule
 
+# What can differ at the oldest supported dependencies: the floors job runs it.
+pytestmark = pytest.mark.floors
+
 # The test problems are tf.data datasets (find_lr reads them on every backend).
 tf = pytest.importorskip("tensorflow")
 

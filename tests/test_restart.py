@@ -14,6 +14,9 @@ from conftest import BACKEND
 
 from clr_optimizers import SGD, Adam, LearningRateMonitor, RestartCycle
 
+# What can differ at the oldest supported dependencies: the floors job runs it.
+pytestmark = pytest.mark.floors
+
 
 def callback_rate(k, base_lr, max_lr, step_size, mode="triangular", gamma=1.0):
     """The 2017 callback's rate after k batches since its last `_reset`."""

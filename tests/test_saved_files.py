@@ -58,26 +58,27 @@ def test_the_released_version_and_this_one_have_files_for_every_optimizer():
 
 # Rounded operations on the path from the inputs to one gradient entry of
 # make_saved.py's model (4 inputs, Dense(3, tanh), Dense(1), mean squared
-# error, batches of 2): the first layer's 4-term dot product and its bias (5),
-# tanh (1), the second layer's 3-term dot product and its bias (4), the loss
-# and its derivative (3), back through the second layer and tanh's derivative
-# (3), the product with the inputs summed over the batch (2), and the casts
-# between the compute dtype and float32 (2). Loss scaling multiplies by powers
-# of 2, which is exact.
-ROUNDINGS = 20
+# error, batches of 2): the casts to the compute dtype of the inputs, the
+# four weights and the loss's gradient (6), the first layer's 4-term dot
+# product and its bias (5), tanh (1), the second layer's 3-term dot product
+# and its bias (4), the loss and its derivative (3), back through the second
+# layer and tanh's derivative (3), and the product with the inputs summed
+# over the batch (2). Widening casts and loss scaling (by powers of 2) are
+# exact.
+ROUNDINGS = 24
 # The update rules' own roundings: about ten operations each (Nadam's, the
-# longest, has a dozen), plus the bias correction of the rules that have a
-# `beta_2`, whose `1 - beta_2**t` amplifies the rounding of `beta_2**t` by
+# longest, has a dozen), plus the bias correction of Adam and Nadam, whose
+# `1 - beta_2**t` amplifies the rounding of `beta_2**t` by
 # `beta_2**t / (1 - beta_2**t) < 1 / (1 - beta_2**t)` (84 at t = 12).
 RULE_ROUNDINGS = 12
 
 
 def rule_roundings(optimizer):
-    beta_2 = getattr(optimizer, "beta_2", None)
-    if beta_2 is None:
+    if not isinstance(optimizer, clr_optimizers.Adam | clr_optimizers.Nadam):
         return RULE_ROUNDINGS
-    t = int(optimizer.iterations.numpy())  # the smallest t of the next updates
-    return RULE_ROUNDINGS + 1 / (1 - beta_2 ** (t + 1))
+    # The next update's step: the largest amplification of those that follow.
+    first_step = int(optimizer.iterations.numpy()) + 1
+    return RULE_ROUNDINGS + 1 / (1 - optimizer.beta_2**first_step)
 
 
 def _release(version):
