@@ -17,6 +17,15 @@ import numpy as np
 UNIT_ROUNDOFF = {"float32": 2.0**-24, "float16": 2.0**-11, "bfloat16": 2.0**-8}
 
 
+def float32_sum_rtol(terms):
+    """The relative tolerance of a float32 running sum of `terms` positive
+    terms (a weight that plain SGD moves by each rate in turn) against their
+    exact sum: each term is rounded to float32 once and each addition once
+    (or once for both, where they fuse), each off by at most the float32 unit
+    roundoff of the sum so far. To first order, at most `2 * terms * u32`."""
+    return 2 * terms * UNIT_ROUNDOFF["float32"]
+
+
 def assert_within_rounding(
     got, want, *, rates, moves, compute_dtype, roundings, rule_roundings
 ):
