@@ -1,12 +1,24 @@
 """Mode "one_cycle" in training: the final rate holds past `total_steps`, and a
-saved run resumes where it stopped."""
+saved run resumes where it stopped; given by `epochs` and `steps_per_epoch`, it
+equals PyTorch's OneCycleLR update by update and inside `model.fit`."""
 
 import keras
 import numpy as np
 import pytest
+from conftest import torch_schedule
 from keras import ops
+from policy_references import (
+    MOMENTUM,
+    PEAK,
+    RTOL,
+    UPDATES,
+    fit,
+    lr_scheduler,
+    momenta_of,
+    rates_of,
+)
 
-from clr_optimizers import OPTIMIZERS, SGD, Adam
+from clr_optimizers import OPTIMIZERS, SGD, Adam, LearningRateMonitor
 
 # What can differ at the oldest supported dependencies: the floors job runs it.
 pytestmark = pytest.mark.floors
@@ -117,3 +129,79 @@ def test_very_short_phases_and_long_plans_stay_within_bounds():
     # A plan longer than a 32-bit counter holds.
     opt = SGD(clr={**ONE, "total_steps": 2**31 + 1, "pct_start": 0.5})
     assert opt.learning_rates(2)[0] == pytest.approx(0.1 / 25)
+
+
+# One cycle by epochs.
+
+
+# (id, epochs, steps_per_epoch, further OneCycleLR arguments and clr keys)
+ONE_CYCLE_EPOCHS = [
+    ("4 x 25", 4, 25, {}),
+    ("3 x 33 three_phase linear", 3, 33, {"three_phase": True, "anneal_strategy": "linear"}),
+    ("10 x 1 pct_start=0.4", 10, 1, {"pct_start": 0.4}),
+    ("1 x 200 div_factor=10", 1, 200, {"div_factor": 10.0, "final_div_factor": 100.0}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("epochs", "steps_per_epoch", "kwargs"),
+    [case[1:] for case in ONE_CYCLE_EPOCHS],
+    ids=[case[0] for case in ONE_CYCLE_EPOCHS],
+)
+def test_one_cycle_by_epochs_matches_pytorch(epochs, steps_per_epoch, kwargs):
+    total = epochs * steps_per_epoch
+    expected, momentums = torch_schedule(
+        lambda o: lr_scheduler.OneCycleLR(
+            o,
+            max_lr=PEAK,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            base_momentum=MOMENTUM[0],
+            max_momentum=MOMENTUM[1],
+            **kwargs,
+        ),
+        total,
+    )
+    clr = {
+        "mode": "one_cycle",
+        "max_lr": PEAK,
+        "epochs": epochs,
+        "steps_per_epoch": steps_per_epoch,
+        "momentum": MOMENTUM,
+        **kwargs,
+    }
+    opt = SGD(clr=clr)
+    np.testing.assert_allclose(rates_of(opt, total), expected, rtol=RTOL)
+    np.testing.assert_allclose(momenta_of(opt, total), momentums, rtol=1e-6)
+    # The same as total_steps = epochs * steps_per_epoch.
+    by_total = {k: v for k, v in clr.items() if k not in ("epochs", "steps_per_epoch")}
+    same = SGD(clr={**by_total, "total_steps": total})
+    np.testing.assert_array_equal(rates_of(opt, total + 5), rates_of(same, total + 5))
+    assert opt.clr["epochs"] == epochs and "total_steps" not in opt.clr
+
+
+def test_fit_one_cycle_by_epochs_like_pytorch():
+    expected, momentums = torch_schedule(
+        lambda o: lr_scheduler.OneCycleLR(
+            o,
+            max_lr=0.5,
+            epochs=3,
+            steps_per_epoch=UPDATES,
+            base_momentum=0.0,
+            max_momentum=0.5,
+        ),
+        3 * UPDATES,
+    )
+    clr = {
+        "mode": "one_cycle",
+        "max_lr": 0.5,
+        "epochs": 3,
+        "steps_per_epoch": UPDATES,
+        "momentum": (0.0, 0.5),
+    }
+    opt = SGD(clr=clr)
+    monitor = LearningRateMonitor()
+    fit(opt, 3, monitor)
+    np.testing.assert_allclose(monitor.learning_rates, expected, rtol=RTOL)
+    np.testing.assert_allclose(monitor.momentum_values, momentums, rtol=1e-6, atol=1e-7)
+    assert opt.get_config()["iterations"] == 3 * UPDATES

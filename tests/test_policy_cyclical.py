@@ -1,11 +1,37 @@
-"""The schedule against hand-checkable values and a NumPy restatement."""
+"""The cyclical modes' schedule against hand-checkable values and a NumPy
+restatement; their cosine ramps (`"ramp": "cos"`) update by update against
+PyTorch's CosineAnnealingLR, optax's cosine interpolation and NumPy
+restatements of the formulas, in every mode and at large update counts."""
 
+import math
 from fractions import Fraction
 
 import keras
 import numpy as np
 import pytest
-from conftest import BACKEND, COUNTER_MAX, reference_rates, step_fraction
+from conftest import (
+    BACKEND,
+    COUNTER_MAX,
+    reference_rates,
+    step_fraction,
+    torch_schedule,
+)
+from policy_references import (
+    FAR,
+    FLOOR,
+    MOMENTUM,
+    PEAK,
+    RTOL,
+    cyclical_height,
+    cyclical_rates,
+    half_cycle_ends,
+    lr_scheduler,
+    momenta_of,
+    optax_cosine_cycles,
+    optax_rates,
+    rates_of,
+    schedule_values,
+)
 from scale_functions import inverse_cycle, slow_decay
 
 from clr_optimizers import SGD, Adam
@@ -339,3 +365,151 @@ def test_the_peak_of_a_long_cycle_is_max_lr_and_the_lowest_momentum_exactly():
     opt.iterations.assign(s + 1)
     assert np.float32(opt.current_lr) == np.float32(0.01)
     assert opt.current_momentum == 0.0
+
+
+# Cosine ramps.
+
+
+# With equal halves of s updates the cosine ramp is (1 - cos(pi n / s)) / 2 at
+# every n: PyTorch's CosineAnnealingLR with T_max = s, started at the floor
+# and annealing towards eta_min = the peak, which it follows on, periodically.
+@pytest.mark.parametrize("step_size", [1, 5, 1000])
+def test_cos_ramp_matches_pytorch_cosine_annealing(step_size):
+    updates = 6 * step_size + 3
+    expected, _ = torch_schedule(
+        lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=step_size, eta_min=PEAK),
+        updates,
+        FLOOR,
+    )
+    opt = SGD(
+        learning_rate=FLOOR, clr={"max_lr": PEAK, "step_size": step_size, "ramp": "cos"}
+    )
+    np.testing.assert_allclose(rates_of(opt, updates), expected, rtol=RTOL)
+
+
+def inverse(cycle):
+    return 1 / cycle
+
+
+# (id, clr without max_lr, up, down, the peak's height in cycle c)
+COS_OPTAX = [
+    ("triangular 3/7", {"step_size_up": 3, "step_size_down": 7}, 3, 7, lambda c: 1.0),
+    ("triangular 2.5/7.25", {"step_size_up": 2.5, "step_size_down": 7.25}, 2.5, 7.25, lambda c: 1.0),
+    ("triangular2 5/3", {"step_size_up": 5, "step_size_down": 3, "mode": "triangular2"}, 5, 3, lambda c: 0.5 ** (c - 1)),
+    ("modified_triangular2 4/2", {"step_size_up": 4, "step_size_down": 2, "mode": "modified_triangular2"}, 4, 2, lambda c: 0.5 ** ((c - 1) % 3)),
+    ("scale_fn 3/1", {"step_size_up": 3, "step_size_down": 1, "scale_fn": "clr_tests>inverse_cycle"}, 3, 1, inverse),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("clr", "up", "down", "heights"),
+    [case[1:] for case in COS_OPTAX],
+    ids=[case[0] for case in COS_OPTAX],
+)
+def test_cos_ramp_matches_optax_cosine_interpolation(clr, up, down, heights):
+    import scale_functions
+
+    assert scale_functions.inverse_cycle  # registers "clr_tests>inverse_cycle"
+    cycles = 8
+    updates = int(cycles * (up + down))
+    values, bounds = half_cycle_ends(up, down, cycles, heights)
+    expected = optax_rates(lambda ox: optax_cosine_cycles(ox, values, bounds), updates)
+    opt = SGD(learning_rate=FLOOR, clr={"max_lr": PEAK, "ramp": "cos", **clr})
+    np.testing.assert_allclose(rates_of(opt, updates), expected, rtol=RTOL)
+
+
+# (id, clr without max_lr, keyword arguments of `cyclical_height`, decay)
+COS_NUMPY = [
+    ("triangular 4", {"step_size": 4}, {"up": 4, "down": 4}, 0.0),
+    ("triangular 2.5/7.25", {"step_size_up": 2.5, "step_size_down": 7.25}, {"up": 2.5, "down": 7.25}, 0.0),
+    ("triangular up only", {"step_size_up": 3}, {"up": 3, "down": 3}, 0.0),
+    ("triangular 1500.125", {"step_size": 1500.125}, {"up": 1500.125, "down": 1500.125}, 0.0),
+    ("triangular2 5/3", {"step_size_up": 5, "step_size_down": 3, "mode": "triangular2"}, {"up": 5, "down": 3, "mode": "triangular2"}, 0.0),
+    ("triangular2 decay", {"step_size": 6, "mode": "triangular2"}, {"up": 6, "down": 6, "mode": "triangular2"}, 0.01),
+    ("exp_range 3/9", {"step_size_up": 3, "step_size_down": 9, "mode": "exp_range", "gamma": 0.99}, {"up": 3, "down": 9, "mode": "exp_range", "gamma": 0.99}, 0.0),
+    ("exp_range restart_every=2", {"step_size": 5, "mode": "exp_range", "gamma": 0.95, "restart_every": 2}, {"up": 5, "down": 5, "mode": "exp_range", "gamma": 0.95, "restart_every": 2}, 0.0),
+    ("modified_triangular2 2/6", {"step_size_up": 2, "step_size_down": 6, "mode": "modified_triangular2"}, {"up": 2, "down": 6, "mode": "modified_triangular2"}, 0.0),
+    ("scale_fn cycle 7/2", {"step_size_up": 7, "step_size_down": 2, "scale_fn": "clr_tests>inverse_cycle"}, {"up": 7, "down": 2, "scale_fn": inverse}, 0.0),
+    ("scale_fn iterations 3/5", {"step_size_up": 3, "step_size_down": 5, "scale_fn": "clr_tests>slow_decay", "scale_mode": "iterations"}, {"up": 3, "down": 5, "scale_fn": lambda n: 0.99**n, "scale_mode": "iterations"}, 0.0),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("clr", "reference", "decay"),
+    [case[1:] for case in COS_NUMPY],
+    ids=[case[0] for case in COS_NUMPY],
+)
+def test_cos_ramp_matches_numpy_in_every_mode(clr, reference, decay):
+    import scale_functions
+
+    assert scale_functions.slow_decay  # registers the two scale functions
+    updates = 300 if reference["up"] < 100 else 6010
+    opt = SGD(
+        learning_rate=FLOOR,
+        decay=decay,
+        clr={"max_lr": PEAK, "ramp": "cos", "momentum": MOMENTUM, **clr},
+    )
+    expected = cyclical_rates(updates, decay=decay, ramp="cos", **reference)
+    np.testing.assert_allclose(rates_of(opt, updates), expected, rtol=RTOL)
+    heights = np.array(
+        [cyclical_height(n, ramp="cos", **reference) for n in range(updates)]
+    )
+    low, high = MOMENTUM
+    np.testing.assert_allclose(
+        momenta_of(opt, updates), high - (high - low) * heights, rtol=1e-6
+    )
+    # The floor and the peaks are those of the straight ramp.
+    linear = SGD(learning_rate=FLOOR, decay=decay, clr={"max_lr": PEAK, **clr})
+    straight = rates_of(linear, updates)
+    ends = [
+        n
+        for n in range(updates)
+        if cyclical_height(n, **{**reference, "scale_fn": lambda c: 1.0}) in (0.0, 1.0)
+    ]
+    if all(float(reference[half]).is_integer() for half in ("up", "down")):
+        assert len(ends) >= 4
+    np.testing.assert_allclose(rates_of(opt, updates)[ends], straight[ends], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "halves",
+    [
+        {"step_size": 2000},
+        {"step_size_up": 2.5, "step_size_down": 7.25},
+        {"step_size_up": 7, "step_size_down": 3},
+    ],
+    ids=["2000", "2.5/7.25", "7/3"],
+)
+def test_cos_ramp_at_large_counts(halves):
+    """Over the two cycles before 10**12 (2**31 - 1 on a 32-bit counter) and
+    at the end of the counter's range."""
+    up = halves.get("step_size", halves.get("step_size_up"))
+    down = halves.get("step_size", halves.get("step_size_down"))
+    period = Fraction(up) + Fraction(down)
+    start = math.ceil(math.floor(FAR / period) * period) - 2 * math.ceil(period)
+    steps = [
+        start + k
+        for k in range(0, 2 * math.ceil(period) + 1, max(1, math.ceil(period) // 50))
+    ]
+    steps += [COUNTER_MAX - k for k in (1, 2, 3, 5, 8, 13, 1000)]
+    clr = {"max_lr": PEAK, "ramp": "cos", **halves}
+    heights = [cyclical_height(n, up, down, ramp="cos") for n in steps]
+    expected = FLOOR + (PEAK - FLOOR) * np.array(heights)
+    np.testing.assert_allclose(
+        schedule_values(FLOOR, clr, steps), expected, rtol=RTOL, atol=1e-12
+    )
+
+
+def test_the_linear_ramp_is_the_default():
+    clr = {
+        "max_lr": PEAK,
+        "step_size_up": 3,
+        "step_size_down": 5,
+        "mode": "triangular2",
+    }
+    given = SGD(learning_rate=FLOOR, clr={**clr, "ramp": "linear"})
+    np.testing.assert_array_equal(
+        rates_of(given, 50), rates_of(SGD(learning_rate=FLOOR, clr=clr), 50)
+    )
+    assert SGD(learning_rate=FLOOR, clr=clr).clr.get("ramp", "linear") == "linear"
+    assert SGD(learning_rate=FLOOR, clr={**clr, "ramp": "cos"}).clr["ramp"] == "cos"
