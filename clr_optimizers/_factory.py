@@ -8,53 +8,9 @@ from typing import Any
 
 import keras
 
+from clr_optimizers import _docs
 from clr_optimizers._arguments import EXTRA_ARGUMENTS, parameters
 from clr_optimizers._optimizer import CyclicalOptimizer
-
-_ARGS_DOC = """
-    The arguments of `{path}`, with the same defaults, and three more.
-    Rates may be any plain number. While `clr['momentum']` cycles, the
-    stock momentum argument is its highest value.
-
-    Args:
-        clr: `None` (the stock optimizer) or a dict describing the schedule.
-            `learning_rate` is the bottom of a cycle, or where one cycle
-            starts. For the cyclical modes:
-            `max_lr` (required; the top of the cycle, at least
-            `learning_rate`), `step_size` (updates per half cycle), or
-            `step_size_up` and `step_size_down` (updates in the rising and the
-            falling half; `step_size_down` defaults to `step_size_up`),
-            `mode` (`"triangular"`, `"triangular2"`, `"exp_range"` or
-            `"modified_triangular2"`; defaults to `"triangular"`), `gamma`
-            (for `"exp_range"`, in (0, 1]; defaults to `1.0`),
-            `restart_every` (cycles after which the amplitude scale starts
-            over; defaults to `3` for `"modified_triangular2"`, else `None`),
-            `scale_fn` (the registered name of a custom scale function,
-            instead of `mode`) and `scale_mode` (`"cycle"` or `"iterations"`:
-            what `scale_fn` receives; defaults to `"cycle"`).
-            For `mode="one_cycle"`: `max_lr`, `total_steps` (required),
-            `pct_start` (the share of warm-up; defaults to `0.3`),
-            `div_factor` (instead of `learning_rate`, which it sets to
-            `max_lr / div_factor`; defaults to `25` when neither is given),
-            `final_div_factor` (the final rate is `learning_rate /
-            final_div_factor`; defaults to `1e4`), `anneal_strategy`
-            (`"cos"` or `"linear"`; defaults to `"cos"`) and `three_phase`
-            (defaults to `False`); past `total_steps` the final rate holds.
-            Any mode: `momentum`, a pair `(lowest, highest)` that cycles the
-            optimizer's momentum (`momentum` or `beta_1`) opposite to the
-            rate. Defaults to `None`.
-        lr: The old spelling of `learning_rate`. Defaults to `None`.
-        decay: Time-based decay applied before the cycle:
-            `learning_rate / (1 + decay * n)` after `n` updates, which lowers
-            the floor of the cycle and never its peak. Not for
-            `"one_cycle"`. Defaults to `None`.
-
-    Example:
-
-    ```python
-    opt = {name}(learning_rate=0.01, clr={{"max_lr": 0.06, "step_size": 2000}})
-    ```
-"""
 
 _CLASSES: dict[tuple[type, str, str], type] = {}
 
@@ -132,8 +88,7 @@ def cyclical(
             name,
             (CyclicalOptimizer, base),
             {
-                "__doc__": f"`{path}` with a cyclical learning rate.\n"
-                + _ARGS_DOC.format(path=path, name=name),
+                "__doc__": _class_doc(path, name),
                 "__module__": module,
                 "__qualname__": name,
                 "__init__": _init_showing(optimizer_class, name, module),
@@ -141,6 +96,22 @@ def cyclical(
         )
         _CLASSES[key] = keras.saving.register_keras_serializable(package=package)(cls)
     return _CLASSES[key]
+
+
+def _class_doc(path: str, name: str) -> str:
+    return f"""`{path}` with a cyclical learning rate.
+
+    The arguments of `{path}`, with the same defaults, and three more:
+    `clr`, `lr` and `decay` (see `CyclicalOptimizer`, and `help({name}.__init__)`).
+    Rates may be any plain number. While `clr['momentum']` cycles, the
+    stock momentum argument is its highest value.
+
+    Example:
+
+    ```python
+    opt = {name}(learning_rate=0.01, clr={{"max_lr": 0.06, "step_size": 2000}})
+    ```
+    """
 
 
 def _init_showing(optimizer_class: type, name: str, module: str) -> Any:
@@ -170,6 +141,10 @@ def _init_showing(optimizer_class: type, name: str, module: str) -> Any:
         stock = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in stock]
         signature = inspect.Signature([first, *stock, *extra])
     __init__.__signature__ = signature  # type: ignore[attr-defined]
+    __init__.__doc__ = (
+        f"`{name}` with the arguments of the stock class, and these.\n\n"
+        + _docs.ARGUMENTS
+    )
     __init__.__qualname__ = f"{name}.__init__"
     __init__.__module__ = module
     __init__.calls_the_mixin = True  # type: ignore[attr-defined]

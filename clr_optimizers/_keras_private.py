@@ -3,7 +3,8 @@
 Keras may rename or change any of them in any release. `HOOKS` are the
 methods the `CyclicalOptimizer` mixin overrides (with the arguments Keras
 calls them with); `ATTRIBUTES` are the attributes it reads, through the
-functions below. `tests/test_keras_private.py` checks every entry against
+functions below. `LOSS_SCALE_LOAD` is the one method of a Keras class it replaces.
+`tests/test_keras_private.py` checks every entry against
 the installed Keras, and that the package uses no other private name of a
 Keras optimizer, so that an upgrade that breaks one fails at that test, with
 a message that says where the package uses it.
@@ -11,7 +12,10 @@ a message that says where the package uses it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+import keras
 
 from clr_optimizers._types import Optimizer
 
@@ -73,3 +77,60 @@ def tracked_variables(optimizer: Optimizer) -> list[Any]:
 
 def track_variable(optimizer: Optimizer, variable: Any) -> None:
     optimizer._track_variable(variable)
+
+
+# `LossScaleOptimizer.load_own_variables`, replaced so that the state of a
+# CLR optimizer it wraps loads in any layout `_layouts` knows. Keras saves a
+# loss-scale optimizer's variables as its own followed by those of the
+# optimizer it wraps, and loads them only when the counts agree: state that
+# an earlier version saved, with fewer variables, would be skipped, losing
+# the loss scale. The replacement restores the loss-scale optimizer's own
+# variables and hands the rest to the wrapped optimizer's
+# `load_own_variables`; for any other wrapped optimizer it is Keras's.
+LOSS_SCALE_LOAD = (
+    "load_own_variables",
+    "the loss scale's own variables, then the wrapped CLR optimizer's state "
+    "in any layout _layouts knows",
+)
+
+
+class _Offset:
+    """The values of a store from `offset` on, renumbered from 0."""
+
+    def __init__(self, store: Any, offset: int) -> None:
+        self.store, self.offset = store, offset
+
+    def keys(self) -> list[str]:
+        keys = [key for key in self.store.keys() if not key.isdigit()]  # noqa: SIM118
+        count = sum(key.isdigit() for key in self.store.keys()) - self.offset  # noqa: SIM118
+        return [str(i) for i in range(count)] + keys
+
+    def __getitem__(self, key: str) -> Any:
+        if key.isdigit():
+            return self.store[str(int(key) + self.offset)]
+        return self.store[key]
+
+
+def _wrapping_load(
+    stock: Callable[[Any, Any], None], takes: Callable[[Any], bool]
+) -> Callable[[Any, Any], None]:
+    def load_own_variables(self: Any, store: Any) -> None:
+        own = list(self._variables)
+        count = sum(key.isdigit() for key in store.keys())  # noqa: SIM118
+        if not takes(self.inner_optimizer) or count < len(own):
+            return stock(self, store)
+        for index, variable in enumerate(own):
+            variable.assign(store[str(index)])
+        self.inner_optimizer.load_own_variables(_Offset(store, len(own)))
+
+    load_own_variables.wraps_stock = stock  # type: ignore[attr-defined]
+    return load_own_variables
+
+
+def patch_loss_scale_loading(takes: Callable[[Any], bool]) -> None:
+    """Installs the replacement once; `takes(inner)` says whether the
+    wrapped optimizer is a CLR one."""
+    cls = keras.optimizers.LossScaleOptimizer
+    stock = getattr(cls, LOSS_SCALE_LOAD[0])
+    if not hasattr(stock, "wraps_stock"):
+        setattr(cls, LOSS_SCALE_LOAD[0], _wrapping_load(stock, takes))

@@ -52,9 +52,14 @@ def argument(
     return name
 
 
-def check_stored(optimizer: Optimizer, name: str, highest: float) -> None:
-    """The stock class must keep the argument as the attribute its update rule
-    reads, or swapping the attribute would not cycle anything."""
+def check_stored(optimizer: Optimizer, name: str | None, policy: Policy) -> None:
+    """The stock class must keep the argument `name` that the momentum cycles
+    (if any) as the attribute its update rule reads, or swapping the
+    attribute would not cycle anything."""
+    if name is None:
+        return
+    assert policy.momentum is not None
+    highest = policy.momentum[1]
     stored = vars(optimizer).get(name)
     if not isinstance(stored, numbers.Real) or float(stored) != highest:
         raise ValueError(

@@ -11,11 +11,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from clr_optimizers._keras_private import raw_iterations, stock_rate
+from clr_optimizers._keras_private import stock_rate
 from clr_optimizers._momentum import ARGUMENTS as MOMENTUM_ARGUMENTS
 from clr_optimizers._optimizer import CyclicalOptimizer
 from clr_optimizers._plots import _figure_and_axes
 from clr_optimizers._policies._base import schedule_rates
+from clr_optimizers._state import ScheduleState
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
 _WRITERS = itertools.count()
@@ -29,8 +30,16 @@ def _inner(optimizer: Any) -> Any:
     return optimizer
 
 
-def _own_schedule(optimizer: Any) -> bool:
-    return isinstance(optimizer, CyclicalOptimizer) and optimizer._policy is not None
+def _schedule_state(optimizer: Any) -> ScheduleState | None:
+    """A CLR optimizer's schedule; `None` for a stock rate or schedule."""
+    if isinstance(optimizer, CyclicalOptimizer):
+        return optimizer.schedule_state
+    return None
+
+
+def _restores(optimizer: Any) -> int:
+    state = _schedule_state(optimizer)
+    return 0 if state is None else state.restores
 
 
 class LearningRateMonitor(keras.callbacks.Callback):
@@ -172,7 +181,7 @@ class LearningRateMonitor(keras.callbacks.Callback):
             rate = stock_rate(self._source)
             # A plain rate: a variable (a schedule or a callable is evaluated).
             plain = not isinstance(rate, _Schedule) and not callable(rate)
-            if plain and not _own_schedule(self._source):
+            if plain and _schedule_state(self._source) is None:
                 self._stock_rate = float(ops.convert_to_numpy(rate))
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
@@ -222,7 +231,7 @@ class LearningRateMonitor(keras.callbacks.Callback):
     def _start(self, optimizer: Any) -> None:
         self._source = optimizer
         self._recorded_to = _count(optimizer)
-        self._restores = getattr(optimizer, "_restores", 0)
+        self._restores = _restores(optimizer)
         self._stock_rate = None
         self._read_stock_rate = True
 
@@ -242,7 +251,7 @@ class LearningRateMonitor(keras.callbacks.Callback):
         # epoch, or after an exception, they are not).
         _ = self.model
         now = _count(optimizer)
-        restores = getattr(optimizer, "_restores", 0)
+        restores = _restores(optimizer)
         start = self._recorded_to
         self._recorded_to = now
         if restores != self._restores or now < start:
@@ -265,8 +274,12 @@ class LearningRateMonitor(keras.callbacks.Callback):
         self, optimizer: Any, counts: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """The rates and momentums of the updates after `counts` applied ones."""
-        if _own_schedule(optimizer):
-            return _cyclical_rates(optimizer, counts)
+        state = _schedule_state(optimizer)
+        if state is not None:
+            rates, momentums = state.used(counts)
+            if momentums is None:
+                momentums = _constant_momentum(optimizer, len(counts))
+            return rates, momentums
         rate = stock_rate(optimizer)
         if isinstance(rate, _Schedule):
             # Keras evaluates a schedule at its raw call count, which under
@@ -296,30 +309,3 @@ def _constant_momentum(optimizer: Any, size: int) -> np.ndarray | None:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return np.full(size, float(value), dtype=np.float64)
     return None
-
-
-def _cyclical_rates(
-    optimizer: CyclicalOptimizer, counts: np.ndarray
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """A CLR optimizer's rates at `counts`, with the bounds, restart point
-    and policy it noted in use from each count on (the last note at or before
-    a count applies)."""
-    log = optimizer._bounds_log
-    cycled = optimizer._momentum_argument is not None
-    rates = np.empty(len(counts))
-    momentums = np.empty(len(counts))
-    dtype = raw_iterations(optimizer).dtype
-    starts = np.array([entry[0] for entry in log])
-    # Which note applies to each count: the last one at or before it.
-    which = np.maximum(np.searchsorted(starts, counts, side="right") - 1, 0)
-    for index in np.unique(which):
-        _, floor, peak, start, policy = log[index]
-        mask = which == index
-        step = ops.convert_to_tensor(np.maximum(counts[mask] - start, 0), dtype=dtype)
-        rate, weight = policy(step, floor, peak)
-        rates[mask] = ops.convert_to_numpy(rate)
-        if cycled:  # in float32, as the training step computes it
-            momentums[mask] = ops.convert_to_numpy(policy.momentum_of(weight))
-    if cycled:
-        return rates, momentums
-    return rates, _constant_momentum(optimizer, len(counts))

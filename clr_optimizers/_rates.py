@@ -13,8 +13,9 @@ import numpy as np
 from keras import ops
 
 from clr_optimizers._optimizer import CyclicalOptimizer
-from clr_optimizers._policies import parse
+from clr_optimizers._policies import check_floor_derivable, parse
 from clr_optimizers._policies._base import as_step, schedule_rates
+from clr_optimizers._state import ScheduleState
 from clr_optimizers._types import Tensor
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
@@ -40,11 +41,8 @@ def policy_source(
     decay: float | None = None,
 ) -> Source:
     """A `clr` dict with its floor, evaluated by its policy."""
-    if learning_rate is None and clr.get("mode") != "one_cycle":
-        raise ValueError(
-            "`learning_rate` (the bottom of the cycle) is needed to plot a "
-            "`clr` dict; or pass an optimizer or a schedule."
-        )
+    if learning_rate is None:
+        check_floor_derivable(clr)
     policy, floor = parse(
         dict(clr),
         learning_rate=0.0 if learning_rate is None else learning_rate,
@@ -82,23 +80,26 @@ def source_of(
         )
     if isinstance(obj, keras.optimizers.LossScaleOptimizer):
         obj = obj.inner_optimizer
-    if isinstance(obj, CyclicalOptimizer):
-        policy = obj._policy
+    state: ScheduleState | None = getattr(obj, "schedule_state", None)
+    if isinstance(obj, CyclicalOptimizer) and state is not None:
         label = type(obj).__name__
-        if policy is not None and policy.to_clr() is not None:
-            label = f"{label}, {policy.label()}"
-        optimizer = obj
-        momentums: Callable[[np.ndarray], np.ndarray] | None = None
-        start = optimizer._start()  # after `restart`, from the restart
-        if optimizer.current_momentum is not None:
+        if state.policy.to_clr() is not None:
+            label = f"{label}, {state.policy.label()}"
+        start = state.start_value  # after `restart`, from the restart
+        momentums = None
+        if state.cycled_momentum:
 
             def momentums(steps: np.ndarray) -> np.ndarray:
-                return _numpy(optimizer._momentum_at(steps + start), steps)
+                return state.momentums(steps + start)
 
-        def rates(steps: np.ndarray) -> np.ndarray:
-            return _numpy(optimizer._rate_at(steps + start), steps)
+        return Source(label, lambda steps: state.rates(steps + start), momentums)
+    if isinstance(obj, CyclicalOptimizer):  # the stock rate or schedule
 
-        return Source(label, rates, momentums)
+        def stock(steps: np.ndarray) -> np.ndarray:
+            rates = obj.learning_rates(int(np.max(steps, initial=-1)) + 1)
+            return np.asarray(rates[steps])
+
+        return Source(type(obj).__name__, stock)
     raise TypeError(
         "Each schedule must be a `clr` dict, a clr_optimizers optimizer or a "
         "LearningRateSchedule (for a stock optimizer, pass the schedule it "

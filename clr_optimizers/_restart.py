@@ -3,15 +3,16 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable
 from typing import Any
 
 import keras
+from keras import ops
 
 from clr_optimizers._checks import check_int
 from clr_optimizers._monitor import _inner
 from clr_optimizers._optimizer import CyclicalOptimizer
+from clr_optimizers._state import ScheduleState
 
 
 class RestartCycle(keras.callbacks.Callback):
@@ -20,8 +21,8 @@ class RestartCycle(keras.callbacks.Callback):
     At the beginning of each epoch in `epochs` (counted from 0, as Keras
     counts them) it calls the optimizer's `restart` with the arguments given
     here: the schedule starts afresh at that update, optionally with new
-    bounds and new `clr` keys (such as `step_size`), and the training step is
-    built anew when the configuration changed. The restart point and the
+    bounds and new `clr` keys (such as `step_size`); the training step is
+    built anew only when the keys change what it computes. The restart point and the
     bounds are optimizer state, so a resumed fit (`BackupAndRestore`, or a
     saved model) continues from them; a fit resumed after the restart epoch
     with this callback uses the changed keys again.
@@ -67,44 +68,40 @@ class RestartCycle(keras.callbacks.Callback):
         self.clr = clr
         self._first_epoch = True
 
-    def _optimizer(self) -> CyclicalOptimizer:
+    def _state(self) -> tuple[CyclicalOptimizer, ScheduleState]:
         optimizer = _inner(self.model.optimizer)
-        if not isinstance(optimizer, CyclicalOptimizer) or optimizer._max_lr is None:
+        state = getattr(optimizer, "schedule_state", None)
+        if (
+            not isinstance(optimizer, CyclicalOptimizer)
+            or state is None
+            or state.peak is None
+        ):
             raise TypeError(
                 "`RestartCycle` restarts the schedule of a clr_optimizers "
                 "optimizer made with `clr`. Received: "
                 f"{type(optimizer).__name__}."
             )
-        return optimizer
-
-    def set_model(self, model: Any) -> None:
-        super().set_model(model)
-        optimizer = _inner(getattr(model, "optimizer", None))
-        if isinstance(optimizer, CyclicalOptimizer) and optimizer._max_lr is not None:
-            # The restart point joins the state before training starts: a
-            # backup taken after a restart then loads (whatever the order of
-            # the callbacks), and the step is not rebuilt for it.
-            optimizer._track_start()
+        return optimizer, state
 
     def on_train_begin(self, logs: Any = None) -> None:
         # Fails early on an optimizer without a cycle, or on arguments that
         # the restart would refuse.
-        self._optimizer()._restarted(self.learning_rate, self.max_lr, self.clr)
+        _, state = self._state()
+        state.plan(self.learning_rate, self.max_lr, self.clr)
         self._first_epoch = True
 
     def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-        optimizer = self._optimizer()
-        before, kept = optimizer._policy, optimizer._keeps_start
-        with warnings.catch_warnings():  # the training step is rebuilt below
-            warnings.filterwarnings("ignore", message="A training step that is")
-            if epoch in self.epochs:
-                optimizer.restart(self.learning_rate, self.max_lr, **self.clr)
-            elif self._first_epoch and self.clr and self.epochs[0] < epoch:
-                # Resumed after a restart: the bounds and the restart point
-                # were restored as state; the configuration is not state.
-                _, _, policy = optimizer._restarted(None, None, self.clr)
-                optimizer._use(policy, self.clr, first=False)
-                optimizer._log_bounds()
+        optimizer, state = self._state()
+        count = int(ops.convert_to_numpy(optimizer.iterations))
+        changed = False
+        if epoch in self.epochs:
+            changed = state.restart(
+                count, self.learning_rate, self.max_lr, self.clr, warn=False
+            )
+        elif self._first_epoch and self.clr and self.epochs[0] < epoch:
+            # Resumed after a restart: the bounds and the restart point were
+            # restored as state; the configuration is not state.
+            changed = state.reconfigure(self.clr, count)
         self._first_epoch = False
-        if optimizer._policy is not before or optimizer._keeps_start is not kept:
+        if changed:  # the step computes another formula: build it anew
             self.model.make_train_function(force=True)

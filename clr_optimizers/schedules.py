@@ -22,14 +22,21 @@ updates, the number a stock optimizer passes.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
 import keras
 
 from clr_optimizers._checks import as_number, check_number, counter_dtype
-from clr_optimizers._policies import Cyclical, Policy, TimeDecay, check_bounds, parse
+from clr_optimizers._policies import (
+    Cyclical,
+    Given,
+    Policy,
+    TimeDecay,
+    check_bounds,
+    check_floor_derivable,
+    parse,
+)
 from clr_optimizers._policies._base import as_step
 from clr_optimizers._types import Tensor
 
@@ -42,18 +49,6 @@ def _check_name(name: Any) -> str:
     return name
 
 
-def _one(x: Any) -> float:
-    return 1.0
-
-
-def _halving(x: Any) -> Any:
-    return 1.0 / 2.0 ** (x - 1)
-
-
-def _power(gamma: float, x: Any) -> Any:
-    return gamma**x
-
-
 class _PolicySchedule(keras.optimizers.schedules.LearningRateSchedule):
     """A schedule that evaluates a policy between fixed bounds."""
 
@@ -64,10 +59,6 @@ class _PolicySchedule(keras.optimizers.schedules.LearningRateSchedule):
     def __call__(self, step: Any) -> Tensor:
         rate, _ = self._policy(as_step(step), self._floor, self._peak)
         return rate
-
-    @property
-    def policy(self) -> Policy:
-        return self._policy
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -116,13 +107,9 @@ class CLRSchedule(_PolicySchedule):
                 "or make one with clr_optimizers.cyclical(YourOptimizer). "
                 f"Received: momentum={clr['momentum']!r}."
             )
-        one_cycle = isinstance(clr, dict) and clr.get("mode") == "one_cycle"
         given = learning_rate is not None
-        if not given and not one_cycle:
-            raise ValueError(
-                "`learning_rate` (the floor of the cycle) is required; only mode "
-                "'one_cycle' can take it from `clr['div_factor']`."
-            )
+        if not given:
+            check_floor_derivable(clr)
         floor = 0.0
         if given:
             floor = check_number(
@@ -240,17 +227,15 @@ class CyclicalLearningRate(_PolicySchedule):
             "scale_mode": scale_mode,
             **clr,
         }
-        self._policy, _ = Cyclical.from_clr(
-            clr,
+        given = Given(
             max_lr=maximal,
             momentum=None,
             learning_rate=initial,
-            learning_rate_given=True,
-            decay=0.0,
             strict=False,
             name=lambda key: key,
             any_scale_mode=True,
         )
+        self._policy, _ = Cyclical.from_clr(clr, given)
         self._floor, self._peak = initial, maximal
         self._policy.check(initial, counter_dtype())
         self.initial_learning_rate = initial
@@ -263,14 +248,7 @@ class CyclicalLearningRate(_PolicySchedule):
     def scale_fn(self) -> Callable[..., Any]:
         """The amplitude scale, a function of the cycle or of the step (for
         the three named classes, their built-in scale, as in Addons)."""
-        policy = self._policy
-        if policy.function is not None:
-            return policy.function
-        if policy.mode == "triangular2":
-            return _halving
-        if policy.mode == "exp_range":
-            return functools.partial(_power, policy.gamma)
-        return _one
+        return self._policy.scale_function
 
     def get_config(self) -> dict[str, Any]:
         config = {

@@ -100,7 +100,8 @@ def train_variables(seed=0):
 def run_updates(optimizer, steps=20):
     """Applies `steps` fixed random updates to two fresh variables; returns
     the final model and optimizer variables as arrays, those of a CLR
-    optimizer without its `max_lr` (which the stock optimizers lack)."""
+    optimizer without its schedule's own (`max_lr` and the restart point,
+    which the stock optimizers lack)."""
     variables = train_variables()
     rng = np.random.default_rng(1)
     for _ in range(steps):
@@ -109,8 +110,9 @@ def run_updates(optimizer, steps=20):
             for v in variables
         ]
         optimizer.apply(grads, variables)
-    max_lr = getattr(optimizer, "_max_lr", None)
-    state = [v for v in optimizer.variables if v is not max_lr]
+    schedule = getattr(optimizer, "schedule_state", None)
+    own = [] if schedule is None else schedule.variables
+    state = [v for v in optimizer.variables if all(v is not o for o in own)]
     return [v.numpy() for v in variables + state]
 
 

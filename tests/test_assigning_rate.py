@@ -314,7 +314,7 @@ def test_without_a_schedule_assigning_is_stock():
     assert float(opt.learning_rate) == pytest.approx(0.1)
 
 
-def test_the_state_is_the_stock_state_then_the_cycled_momentum_then_max_lr():
+def test_the_state_is_the_stock_state_then_the_cycled_momentum_then_its_own():
     stock = keras.optimizers.Adam()
     ours = Adam(clr={"max_lr": 0.01, "step_size": 4, "momentum": (0.85, 0.95)})
     plain = Adam(clr={"max_lr": 0.01, "step_size": 4})
@@ -322,11 +322,9 @@ def test_the_state_is_the_stock_state_then_the_cycled_momentum_then_max_lr():
     for opt in (stock, ours, plain):
         opt.build(variables)
     names = [v.name for v in stock.variables]
-    assert [v.name for v in plain.variables] == names + ["max_learning_rate"]
-    assert [v.name for v in ours.variables] == names + [
-        "cycled_beta_1",
-        "max_learning_rate",
-    ]
+    own = ["max_learning_rate", "cycle_start"]
+    assert [v.name for v in plain.variables] == names + own
+    assert [v.name for v in ours.variables] == [*names, "cycled_beta_1", *own]
     # Not built yet: the counter and the base rate only, as in 0.1.0.
     assert len(Adam(clr={"max_lr": 0.01, "step_size": 4}).variables) == 2
 
@@ -391,7 +389,7 @@ def test_assigning_the_value_read_never_drifts():
         opt.learning_rate = float(opt.learning_rate)
     assert opt.clr["max_lr"] == peak
     np.testing.assert_array_equal(opt.learning_rates(50), before)
-    assert len(opt._bounds_log) == 1  # nothing changed, nothing noted
+    assert len(opt.schedule_state.history) == 1  # nothing changed, nothing noted
 
 
 def test_the_rate_read_is_a_value_not_the_variable():

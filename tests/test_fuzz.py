@@ -79,9 +79,43 @@ def warm_restarts(draw):
 
 
 @st.composite
+def polynomial(draw):
+    return {
+        "mode": "polynomial",
+        "decay_steps": draw(st.integers(1, 10**12)),
+        "power": draw(st.floats(0.01, 10.0)),
+        "cycle": draw(st.booleans()),
+        "momentum": draw(momentums),
+    }
+
+
+@st.composite
+def step(draw):
+    clr = {"mode": "step", "momentum": draw(momentums)}
+    if draw(st.booleans()):
+        clr["drop_every"] = draw(st.integers(1, 10**12))
+        clr["gamma"] = draw(st.floats(1e-6, 1.0))
+        return clr
+    drops = sorted(draw(st.sets(st.integers(1, 10**12), min_size=1, max_size=5)))
+    clr["drop_at"] = drops
+    if draw(st.booleans()):
+        size = len(drops) + 1
+        clr["factors"] = draw(
+            st.lists(st.floats(0.0, 1.0), min_size=size, max_size=size)
+        )
+    else:
+        clr["gamma"] = draw(st.floats(1e-6, 1.0))
+    return clr
+
+
+@st.composite
 def chain(draw):
     pieces = draw(
-        st.lists(st.one_of(cyclical(), warm_restarts()), min_size=2, max_size=3)
+        st.lists(
+            st.one_of(cyclical(), warm_restarts(), polynomial(), step()),
+            min_size=2,
+            max_size=3,
+        )
     )
     for piece in pieces:
         del piece["momentum"]  # the chain's own
@@ -134,7 +168,9 @@ def one_cycle(draw):
 def valid(draw):
     learning_rate = draw(st.floats(0.0, 1.0))
     max_lr = learning_rate * draw(st.floats(1.0, 1e3)) or draw(rates)
-    family = st.one_of(cyclical(), one_cycle(), warm_restarts(), chain())
+    family = st.one_of(
+        cyclical(), one_cycle(), warm_restarts(), polynomial(), step(), chain()
+    )
     clr = {"max_lr": max_lr, **draw(family)}
     if draw(st.integers(0, 3)) == 0:
         clr["warmup_steps"] = draw(st.integers(1, 10**12))
@@ -227,6 +263,12 @@ BAD_VALUES = {
     "warmup_factor": [math.nan, -0.1, 1.5, "0.5", [0.5], True],
     "policies": [[], [{"step_size": 1}], "triangular", [{"step_size": 0}, {}], 3],
     "boundaries": [[], [0], [-1], [2.5], "10", [10, 10], 10],
+    "decay_steps": BAD_INTEGERS,
+    "power": BAD_NUMBERS,
+    "cycle": ["yes", 1, 0.0],
+    "drop_at": [[], [0], [-1], [2.5], "10", [10, 10], 10],
+    "factors": [[], "1", [1.5, 0.5], [math.nan, 0.5], 3, [-0.5, 0.5]],
+    "drop_every": BAD_INTEGERS,
 }
 assert set(BAD_VALUES) | {"max_lr"} == set(KEYS)
 

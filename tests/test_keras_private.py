@@ -1,6 +1,7 @@
 """The private parts of Keras the package relies on are there, with the
 arguments it expects, and the package uses no other (`_keras_private`)."""
 
+import ast
 import inspect
 import re
 from pathlib import Path
@@ -67,3 +68,64 @@ def test_the_package_uses_no_other_private_name_of_a_keras_optimizer():
         "These private names of Keras optimizers are used but not listed in "
         f"clr_optimizers/_keras_private.py: {unlisted}"
     )
+
+
+def underscored_reads(tree):
+    """`(line, expression)` of each read of an underscored attribute of
+    anything but `self`, `cls`, `super()` or an imported module."""
+    modules = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            modules.update(a.asname or a.name for a in node.names)
+    found = []
+    for node in ast.walk(tree):
+        name = None
+        if isinstance(node, ast.Attribute):
+            name, owner = node.attr, node.value
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("getattr", "setattr", "hasattr")
+            and len(node.args) > 1
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+        ):
+            name, owner = node.args[1].value, node.args[0]
+        if name is None or not name.startswith("_") or name.startswith("__"):
+            continue
+        if isinstance(owner, ast.Name) and (
+            owner.id in ("self", "cls") or owner.id in modules
+        ):
+            continue
+        if isinstance(owner, ast.Call) and getattr(owner.func, "id", "") == "super":
+            continue
+        found.append((node.lineno, node.col_offset, ast.unparse(node)))
+    return [(line, text) for line, _, text in sorted(found)]
+
+
+def test_no_module_reads_another_class_private_attributes():
+    """Each class keeps its state to itself: other modules use its public
+    interface (the schedule's through `ScheduleState`); the private names of
+    Keras are read in `_keras_private.py` only."""
+    reads = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "_keras_private.py":
+            continue
+        found = underscored_reads(ast.parse(path.read_text()))
+        if found:
+            reads[str(path.relative_to(PACKAGE))] = found
+    assert not reads, reads
+
+
+def test_the_check_sees_a_read_of_another_object_private_attribute():
+    tree = ast.parse(
+        "class A:\n"
+        "    def f(self, other):\n"
+        "        return self._x + other._policy + getattr(other, '_y', 0)\n"
+    )
+    assert [text for _, text in underscored_reads(tree)] == [
+        "other._policy",
+        "getattr(other, '_y', 0)",
+    ]

@@ -20,6 +20,7 @@ from policy_references import (
     RTOL,
     UPDATES,
     WARM,
+    Truth,
     cyclical_rates,
     fit,
     joined,
@@ -41,6 +42,9 @@ CONFIGS = {
     "warmup": (FLOOR, {"max_lr": PEAK, "step_size": 4, "mode": "triangular2", "warmup_steps": 9, "warmup_factor": 0.2}),
     "chain": CHAINS["warmups in pieces, one_cycle"][:2],
     "one_cycle epochs": (None, {"mode": "one_cycle", "max_lr": PEAK, "epochs": 3, "steps_per_epoch": 17, "three_phase": True}),
+    "polynomial": (FLOOR, {"mode": "polynomial", "max_lr": PEAK, "decay_steps": 30, "power": 2.0, "cycle": True, "warmup_steps": 5}),
+    "step drop_at": (FLOOR, {"mode": "step", "max_lr": PEAK, "drop_at": [10, 40], "factors": [1.0, 0.5, 0.125]}),
+    "step drop_every": (FLOOR, {"mode": "step", "max_lr": PEAK, "drop_every": 25, "gamma": 0.3}),
 }  # fmt: skip
 
 
@@ -70,23 +74,6 @@ def test_config_round_trip(name):
         np.testing.assert_array_equal(
             np.asarray(ops.convert_to_numpy(each(np.arange(256))), np.float64)[:120],
             rates_of(plain, 120),
-        )
-
-
-class Truth(keras.callbacks.Callback):
-    """The rate each update used, read off the weights: with loss w * x and
-    x = 1, plain SGD takes w from 0 to minus the rate of the update."""
-
-    def __init__(self):
-        super().__init__()
-        self.rates = []
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self.model.layers[0].kernel.assign(np.zeros((1, 1), "float32"))
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.rates.append(
-            -float(ops.convert_to_numpy(self.model.layers[0].kernel)[0, 0])
         )
 
 
@@ -134,6 +121,8 @@ CHAIN = {
     "boundaries": [8],
 }
 ONE = {"mode": "one_cycle", "max_lr": PEAK}
+POLY = {"mode": "polynomial", "max_lr": PEAK, "decay_steps": 10}
+STEP = {"mode": "step", "max_lr": PEAK, "drop_at": [5, 9]}
 CYCLE = {"max_lr": PEAK, "step_size": 4}
 
 # (id, clr, error, the key the message names)
@@ -190,6 +179,24 @@ BAD = [
     ("steps_per_epoch a string", {**ONE, "epochs": 3, "steps_per_epoch": "30"}, TypeError, "steps_per_epoch"),
     ("one update in all", {**ONE, "epochs": 1, "steps_per_epoch": 1}, ValueError, "steps_per_epoch"),
     ("epochs on a cycle", {**CYCLE, "epochs": 3}, ValueError, "epochs"),
+    ("decay_steps missing", {"mode": "polynomial", "max_lr": PEAK}, ValueError, "decay_steps"),
+    ("decay_steps 0", {**POLY, "decay_steps": 0}, ValueError, "decay_steps"),
+    ("decay_steps a float", {**POLY, "decay_steps": 2.5}, TypeError, "decay_steps"),
+    ("power 0", {**POLY, "power": 0}, ValueError, "power"),
+    ("cycle a string", {**POLY, "cycle": "yes"}, TypeError, "cycle"),
+    ("power on a cycle", {**CYCLE, "power": 2.0}, ValueError, "power"),
+    ("neither drop_at nor drop_every", {"mode": "step", "max_lr": PEAK}, ValueError, "drop_at"),
+    ("drop_at and drop_every", {**STEP, "drop_every": 5}, ValueError, "drop_every"),
+    ("drop_at empty", {**STEP, "drop_at": []}, TypeError, "drop_at"),
+    ("drop_at not increasing", {**STEP, "drop_at": [5, 5]}, ValueError, "drop_at"),
+    ("drop_at 0", {**STEP, "drop_at": [0]}, ValueError, "drop_at"),
+    ("drop_every 0", {"mode": "step", "max_lr": PEAK, "drop_every": 0}, ValueError, "drop_every"),
+    ("factors too few", {**STEP, "factors": [1.0, 0.5]}, ValueError, "factors"),
+    ("factor above 1", {**STEP, "factors": [1.0, 0.5, 2.0]}, ValueError, "factors"),
+    ("factors and gamma", {**STEP, "factors": [1, 0.5, 0.1], "gamma": 0.5}, ValueError, "factors"),
+    ("factors without drop_at", {"mode": "step", "max_lr": PEAK, "drop_every": 5, "factors": [1, 0.5]}, ValueError, "factors"),
+    ("gamma above 1", {**STEP, "gamma": 1.5}, ValueError, "gamma"),
+    ("drop_at on a cycle", {**CYCLE, "drop_at": [5]}, ValueError, "drop_at"),
 ]  # fmt: skip
 
 
@@ -206,7 +213,11 @@ def test_bad_input_names_the_key(clr, error, key):
     assert named in str(raised.value)
 
 
-@pytest.mark.parametrize("clr", [WARM, CHAIN], ids=["warm_restarts", "chain"])
+@pytest.mark.parametrize(
+    "clr",
+    [WARM, CHAIN, POLY, STEP],
+    ids=["warm_restarts", "chain", "polynomial", "step"],
+)
 def test_decay_is_refused_where_a_policy_anneals(clr):
-    with pytest.raises(ValueError, match="`decay`"):
+    with pytest.raises(ValueError, match="`decay` does not apply"):
         SGD(learning_rate=FLOOR, clr=clr, decay=0.01)

@@ -316,9 +316,9 @@ def test_asymmetric_exact_at_the_end_of_the_counter_range(up, down):
         clr={"max_lr": 0.06, "step_size_up": up, "step_size_down": down},
     )
     for n in (COUNTER_MAX - 1, COUNTER_MAX - 12345, COUNTER_MAX // 3):
-        assert float(keras.ops.convert_to_numpy(opt._rate_at(n))) == pytest.approx(
-            asymmetric_rate(n, 0.01, 0.06, up, down), rel=2e-6
-        )
+        assert float(
+            keras.ops.convert_to_numpy(opt.schedule_state.rates(n))
+        ) == pytest.approx(asymmetric_rate(n, 0.01, 0.06, up, down), rel=2e-6)
 
 
 def test_step_fractions_read_both_halves_exactly_when_they_can():

@@ -58,7 +58,10 @@ def test_restart_matches_the_2017_reset(mode, before, after, at):
     # From the schedule's new start ...
     np.testing.assert_allclose(opt.learning_rates(50), expected, rtol=1e-6)
     # ... which the training step reads at the optimizer's own count.
-    got = [float(opt._rate_at(at + k)) for k in (0, 1, new_step, 2 * new_step + 1)]
+    got = [
+        float(opt.schedule_state.rates(at + k))
+        for k in (0, 1, new_step, 2 * new_step + 1)
+    ]
     want = expected[[0, 1, new_step, 2 * new_step + 1]]
     np.testing.assert_allclose(got, want, rtol=1e-6)
     assert opt.clr["step_size"] == new_step and opt.clr["max_lr"] == new_peak
@@ -73,7 +76,7 @@ def test_restart_without_arguments_keeps_the_bounds_and_the_step_size():
     assert opt.clr == before
     # Update 7 (after 6 applied) is the first of the new cycle.
     np.testing.assert_allclose(
-        [float(opt._rate_at(n)) for n in range(6, 10)], [1.0, 2.0, 3.0, 4.0]
+        [float(opt.schedule_state.rates(n)) for n in range(6, 10)], [1.0, 2.0, 3.0, 4.0]
     )
 
 
@@ -86,7 +89,9 @@ def test_restart_also_restarts_a_cycled_momentum_and_keeps_the_slots():
     for _ in range(3):
         opt.apply_gradients([(keras.ops.ones(3), variable)])
     slots = [np.array(v) for v in opt.variables]
-    with pytest.warns(UserWarning, match="make_train_function"):  # it has run
+    with warnings.catch_warnings():
+        # New bounds only: variables that a compiled step reads, no warning.
+        warnings.simplefilter("error", UserWarning)
         opt.restart(max_lr=0.03)
     assert opt.current_momentum == 0.95  # the first momentum of the new cycle
     np.testing.assert_allclose(opt.momentum_values(5), [0.95, 0.9, 0.85, 0.9, 0.95])
@@ -145,6 +150,72 @@ def test_restart_cycle_restarts_a_compiled_fit(compile_args):
     assert opt.clr["step_size"] == 2
 
 
+class RestartAt(keras.callbacks.Callback):
+    """A user's own callback that restarts with new bounds at an epoch."""
+
+    def __init__(self, epoch, **kwargs):
+        super().__init__()
+        self.epoch, self.kwargs = epoch, kwargs
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            self.model.optimizer.restart(**self.kwargs)
+
+
+@pytest.mark.parametrize("compile_args", COMPILE)
+def test_a_restart_from_any_callback_takes_effect_in_the_compiled_step(compile_args):
+    """The restart point is state from construction: new bounds from the
+    user's own callback apply at once, with no rebuild and no warning."""
+    opt = SGD(learning_rate=0.01, clr={"max_lr": 0.1, "step_size": 4})
+    model = compiled(opt, **compile_args)
+    monitor = LearningRateMonitor()
+    x, y = data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        model.fit(
+            x,
+            y,
+            batch_size=8,
+            epochs=2,
+            shuffle=False,
+            callbacks=[RestartAt(1, max_lr=0.05), monitor],
+            verbose=0,
+        )
+    first = callback_rate(np.arange(4), 0.01, 0.1, 4)
+    again = callback_rate(np.arange(4), 0.01, 0.05, 4)
+    np.testing.assert_allclose(
+        monitor.learning_rates, np.concatenate([first, again]), rtol=1e-6
+    )
+    # The weights moved by those rates: the step read them, not only the
+    # monitor's record.
+    reference = compiled(keras.optimizers.SGD(learning_rate=0.01))
+    for rate, start in zip(np.concatenate([first, again]), range(0, 64, 8)):
+        reference.optimizer.learning_rate = float(rate)
+        reference.train_on_batch(
+            x[start % 32 : start % 32 + 8], y[start % 32 : start % 32 + 8]
+        )
+    for got, want in zip(model.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+
+
+def test_new_keys_from_a_callback_warn_with_the_call_that_applies_them():
+    opt = SGD(learning_rate=0.01, clr={"max_lr": 0.1, "step_size": 4})
+    model = compiled(opt)
+    x, y = data()
+    with pytest.warns(
+        UserWarning, match=r"call `model.make_train_function\(force=True\)`"
+    ):
+        model.fit(
+            x,
+            y,
+            batch_size=8,
+            epochs=2,
+            shuffle=False,
+            callbacks=[RestartAt(1, step_size=2)],
+            verbose=0,
+        )
+
+
 def test_a_restarted_model_saves_and_resumes_its_cycle(tmp_path):
     opt = SGD(learning_rate=0.01, clr={"max_lr": 0.1, "step_size": 4})
     model = compiled(opt)
@@ -162,7 +233,7 @@ def test_a_restarted_model_saves_and_resumes_its_cycle(tmp_path):
     loaded = keras.models.load_model(path).optimizer
     assert loaded.clr == opt.clr and loaded.clr["step_size"] == 3
     np.testing.assert_allclose(
-        [float(loaded._rate_at(n)) for n in range(8, 16)],
+        [float(loaded.schedule_state.rates(n)) for n in range(8, 16)],
         callback_rate(np.arange(4, 12), 0.01, 0.05, 3),
         rtol=1e-6,
     )
@@ -230,10 +301,10 @@ def test_restart_between_fits_warns_that_a_compiled_step_keeps_the_old_keys():
     model = compiled(opt)
     x, y = data()
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
-    with pytest.warns(UserWarning, match="make_train_function"):
+    with pytest.warns(UserWarning, match=r"make_train_function\(force=True\)"):
         opt.restart(step_size=2)
     with warnings.catch_warnings():
-        # Not the first restart, and new bounds only: variables, no warning.
+        # New bounds only: variables, no warning.
         warnings.filterwarnings("error", message="A training step")
         opt.restart(max_lr=0.05)
     model.make_train_function(force=True)
@@ -313,14 +384,13 @@ def test_state_saved_before_a_restart_loads_into_a_restarted_optimizer(tmp_path)
     saved = [np.array(v) for v in model.optimizer.variables]
     path = str(tmp_path / "before.weights.h5")
     model.save_weights(path)
-    with pytest.warns(UserWarning, match="make_train_function"):
-        model.optimizer.restart(max_lr=0.05)  # the state grows the restart point
+    model.optimizer.restart(max_lr=0.05)
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*[Ss]kipping variable loading")
         model.load_weights(path)
     opt = model.optimizer
-    assert opt._start() == 0  # the schedule from update 0, as it was saved
-    for got, want in zip(opt.variables[:-1], saved, strict=True):
+    assert opt.schedule_state.start_value == 0  # the schedule from 0, as saved
+    for got, want in zip(opt.variables, saved, strict=True):
         np.testing.assert_array_equal(np.array(got), want)
     np.testing.assert_allclose(opt.learning_rates(3), [0.01, 0.0325, 0.055], rtol=1e-6)
 
@@ -349,7 +419,7 @@ def test_a_loss_scale_optimizer_keeps_its_state_through_a_backup_after_a_restart
         fresh.optimizer.variables, model.optimizer.variables, strict=True
     ):
         np.testing.assert_array_equal(np.array(got), np.array(want))
-    assert fresh.optimizer.inner_optimizer._start() == 4
+    assert fresh.optimizer.inner_optimizer.schedule_state.start_value == 4
 
 
 def test_a_chain_keeps_an_assigned_rate_through_its_config():
@@ -380,7 +450,7 @@ def test_a_config_after_a_restart_starts_its_schedule_at_its_own_count():
     opt.restart()
     clone = SGD.from_config(opt.get_config())  # a config has no counter
     np.testing.assert_allclose(
-        [float(clone._rate_at(n)) for n in range(4)],
+        [float(clone.schedule_state.rates(n)) for n in range(4)],
         [0.01, 0.055, 0.1, 0.055],
         rtol=1e-6,
     )

@@ -395,7 +395,7 @@ def test_clr_schedule_is_the_optimizers_schedule(case):
         values(schedule, steps), optimizer.learning_rates(400)
     )
     far = [COUNTER_MAX - 1, COUNTER_MAX // 3, 10**9 + 7]
-    expected = ops.convert_to_numpy(optimizer._rate_at(np.array(far)))
+    expected = ops.convert_to_numpy(optimizer.schedule_state.rates(np.array(far)))
     np.testing.assert_array_equal(values(schedule, far), expected)
     assert schedule.get_config()["clr"] == optimizer.clr
     assert schedule.learning_rate == pytest.approx(

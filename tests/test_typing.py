@@ -6,6 +6,7 @@ import ast
 import inspect
 import os
 import pydoc
+import re
 import subprocess
 import sys
 import textwrap
@@ -15,7 +16,8 @@ import keras
 import pytest
 
 import clr_optimizers
-from clr_optimizers import OPTIMIZERS
+from clr_optimizers import OPTIMIZERS, _docs
+from clr_optimizers._policies import FAMILIES, KEYS, MODES
 
 # What can differ at the oldest supported dependencies: the floors job runs it.
 pytestmark = pytest.mark.floors
@@ -130,3 +132,43 @@ def test_mypy_sees_the_classes_and_catches_user_errors(tmp_path):
     assert len(errors) == 2, lines  # the correct lines pass
     (revealed,) = [line for line in lines if "Revealed type" in line]
     assert "learning_rate" in revealed and "clr_optimizers.optimizers.SGD" in revealed
+
+
+def stub_keras_version():
+    """The Keras version whose signatures the committed stub follows."""
+    match = re.search(r"Keras (\d+\.\d+\.\d+)", STUB.read_text())
+    assert match, "the stub names the Keras version it was generated from"
+    return tuple(int(part) for part in match.group(1).split("."))
+
+
+def test_the_committed_stub_is_the_generated_one():
+    installed = tuple(int(p) for p in keras.__version__.split(".")[:3] if p.isdigit())
+    if installed < stub_keras_version():
+        # The oldest supported Keras (the floors job) has other signatures.
+        pytest.skip(f"the stub follows Keras {stub_keras_version()}")
+    assert STUB.read_text() == _docs.stub(), (
+        "clr_optimizers/optimizers.pyi differs from what the classes' signatures "
+        f"give; regenerate it: {_docs.REGENERATE}"
+    )
+
+
+@pytest.mark.parametrize("Opt", OPTIMIZERS, ids=lambda o: o.__name__)
+def test_help_documents_every_clr_key(Opt):
+    text = pydoc.render_doc(Opt, renderer=pydoc.plaintext)
+    missing = [key for key in KEYS if f"`{key}`" not in text]
+    assert not missing, f"help({Opt.__name__}) does not document {missing}"
+    # Each family with its modes, and where `decay` does not apply.
+    for mode in MODES:
+        assert f'"{mode}"' in text, mode
+    assert text.count("`decay` does not apply") == sum(
+        f.no_decay is not None for f in FAMILIES
+    )
+
+
+def test_the_api_page_documents_the_clr_keys_once():
+    """The seven classes point to `CyclicalOptimizer`, whose docstring holds
+    the keys: Sphinx's autoclass shows the class docstrings."""
+    for opt in OPTIMIZERS:
+        assert "`step_size`" not in opt.__doc__
+        assert "CyclicalOptimizer" in opt.__doc__
+    assert all(f"`{key}`" in clr_optimizers.CyclicalOptimizer.__doc__ for key in KEYS)

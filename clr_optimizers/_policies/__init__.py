@@ -9,44 +9,101 @@ puts a linear warmup before any of them. `parse` turns the
 arguments `clr=`, `decay=` and `learning_rate=` into one of them. The
 optimizers, the schedule objects, the plots and the learning-rate monitor
 evaluate what `parse` returns, and the range test checks its suggestions
-with it; none re-states a formula. Adding a family is one module and one
-entry in `FAMILIES`.
+with it; none re-states a formula. Each family declares its keys (with
+their defaults, one line of docs each, and the keys each replaces), whether
+`decay` applies and how it derives its floor; parsing, the messages,
+`restart`, the schedule objects and the reference docs read those
+declarations. Adding a family is one module and one entry in `FAMILIES`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from clr_optimizers._checks import check_number, check_pair, reject_unknown
 from clr_optimizers._policies import warmup
-from clr_optimizers._policies._base import Policy
+from clr_optimizers._policies._base import REQUIRED, Given, Key, Policy
 from clr_optimizers._policies.chain import Chain
 from clr_optimizers._policies.cyclical import Cyclical
 from clr_optimizers._policies.one_cycle import OneCycle
+from clr_optimizers._policies.polynomial import Polynomial
+from clr_optimizers._policies.step import Step
 from clr_optimizers._policies.time_decay import TimeDecay
 from clr_optimizers._policies.warm_restarts import WarmRestarts
 from clr_optimizers._policies.warmup import Warmup
 
-# The families a `clr` dict can describe, each with a description for messages.
-FAMILIES: dict[type[Policy], str] = {
-    Cyclical: "the cyclical modes",
-    OneCycle: "mode 'one_cycle'",
-    WarmRestarts: "mode 'warm_restarts'",
-    Chain: "mode 'chain'",
-}
+# The families a `clr` dict can describe, in the order the docs list them.
+FAMILIES: tuple[type[Policy], ...] = (
+    Cyclical,
+    OneCycle,
+    WarmRestarts,
+    Polynomial,
+    Step,
+    Chain,
+)
 MODES = tuple(mode for family in FAMILIES for mode in family.modes if mode)
 CYCLICAL_MODES = tuple(mode for mode in Cyclical.modes if mode)
-# Every key of a `clr` dict: "max_lr", "mode", "momentum" and the warmup's
-# serve every family.
-KEYS = (
-    "max_lr",
-    "mode",
-    "momentum",
-    *warmup.KEYS,
-    *dict.fromkeys(key for f in FAMILIES for key in f.keys),
+# The keys that serve every family, besides the warmup's.
+COMMON = (
+    Key(
+        "max_lr",
+        "The peak of the schedule, at least `learning_rate` (the floor).",
+        REQUIRED,
+    ),
+    Key(
+        "mode",
+        f"The policy: one of {', '.join(repr(m) for m in MODES)}.",
+        "triangular",
+        replaces=("scale_fn", "scale_mode"),
+    ),
+    Key(
+        "momentum",
+        "A pair `(lowest, highest)` that cycles the optimizer's momentum "
+        "(`momentum`, or `beta_1` in the Adam family) opposite to the rate.",
+    ),
 )
+# Every key of a `clr` dict, each declared once.
+DECLARED: dict[str, Key] = {
+    key.name: key
+    for key in (*COMMON, *warmup.KEYS, *(k for f in FAMILIES for k in f.keys))
+}
+KEYS = tuple(DECLARED)
+
+
+def replaced_by(key: str) -> tuple[str, ...]:
+    """The keys that giving `key` replaces in an existing configuration."""
+    declared = DECLARED.get(key)
+    return () if declared is None else declared.replaces
+
+
+def family_of(clr: Mapping[str, Any]) -> type[Policy]:
+    """The family whose `mode` a `clr` dict names."""
+    mode = clr.get("mode")
+    family = next((f for f in FAMILIES if mode in f.modes), None)
+    if family is None:
+        raise ValueError(
+            f"`clr['mode']` must be one of {', '.join(repr(m) for m in MODES)}. "
+            f"Received: mode={mode!r}."
+        )
+    return family
+
+
+def check_floor_derivable(clr: Any) -> None:
+    """Without `learning_rate`, `clr` must name a family that derives it."""
+    family = family_of(clr) if isinstance(clr, Mapping) else None
+    if family is None or family.derived_floor is None:
+        derives = [f for f in FAMILIES if f.derived_floor is not None]
+        raise ValueError(
+            "`learning_rate` (the floor of the schedule) is required; only "
+            + " and ".join(
+                f"{f.description}, which can take it as {f.derived_floor},"
+                for f in derives
+            )
+            + " can do without it."
+        )
 
 
 def _hint(key: str) -> str | None:
@@ -70,8 +127,8 @@ def parse(
 
     Returns `None` for `clr=None` without decay (a plain rate).
     `learning_rate_given` says whether the caller chose `learning_rate`
-    (rather than taking a default): mode "one_cycle" can take its starting
-    rate from `div_factor` instead. `strict` refuses a custom function that
+    (rather than taking a default): a family with a `derived_floor` can
+    take it from its keys instead. `strict` refuses a custom function that
     a config cannot hold.
     """
     if clr is None:
@@ -95,26 +152,26 @@ def parse(
     if momentum is not None:
         momentum = check_pair("clr['momentum']", momentum)
 
+    family = family_of(clr)
     mode = clr.get("mode")
-    family = next((f for f in FAMILIES if mode in f.modes), None)
-    if family is None:
-        raise ValueError(
-            f"`clr['mode']` must be one of {', '.join(repr(m) for m in MODES)}. "
-            f"Received: mode={mode!r}."
-        )
     if family is Cyclical and mode is None and "scale_fn" in clr:
         described = "a custom `scale_fn`"
     else:
         described = f"mode {mode or 'triangular'!r}"
-    for other, name in FAMILIES.items():
-        for key in other.keys:
-            if other is not family and key in clr and key not in family.keys:
+    own = family.key_names()
+    for other in FAMILIES:
+        for key in other.key_names():
+            if other is not family and key in clr and key not in own:
                 raise ValueError(
                     f"`clr[{key!r}]` is not used by {described}; it belongs to "
-                    f"{name}. Received: {key}={clr[key]!r}."
+                    f"{other.description}. Received: {key}={clr[key]!r}."
                 )
-    policy, learning_rate = family.from_clr(
-        clr,
+    if decay and family.no_decay is not None:
+        raise ValueError(
+            f"`decay` does not apply to {described}: {family.no_decay}. "
+            f"Received: decay={decay}."
+        )
+    given = Given(
         max_lr=max_lr,
         momentum=momentum,
         learning_rate=learning_rate,
@@ -122,6 +179,7 @@ def parse(
         decay=decay,
         strict=strict,
     )
+    policy, learning_rate = family.from_clr(clr, given)
     check_bounds(learning_rate, max_lr)
     return Warmup.wrap(policy, warming), learning_rate
 
@@ -143,17 +201,27 @@ def check_bounds(
 
 
 __all__ = [
+    "COMMON",
     "CYCLICAL_MODES",
+    "DECLARED",
     "FAMILIES",
     "KEYS",
     "MODES",
+    "REQUIRED",
     "Chain",
     "Cyclical",
+    "Given",
+    "Key",
     "OneCycle",
     "Policy",
+    "Polynomial",
+    "Step",
     "TimeDecay",
     "WarmRestarts",
     "Warmup",
     "check_bounds",
+    "check_floor_derivable",
+    "family_of",
     "parse",
+    "replaced_by",
 ]

@@ -3,6 +3,7 @@ count, written once with `keras.ops`."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -12,6 +13,48 @@ from keras import backend, ops
 
 from clr_optimizers._checks import counter_dtype, int_max
 from clr_optimizers._types import Tensor
+
+#: The default of a key that must be given (or that another key replaces).
+REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "required"})()
+
+
+@dataclasses.dataclass(frozen=True)
+class Key:
+    """One key of a `clr` dict, declared by the family that reads it.
+
+    Parsing, the error messages, `restart`, the schedule objects and the
+    reference docs all read these declarations.
+    """
+
+    name: str
+    #: One line for the reference docs.
+    doc: str
+    #: What the key is when not given: a value, `None` (off), or `REQUIRED`.
+    default: Any = None
+    #: Keys that giving this one replaces in an existing configuration
+    #: (`restart(step_size=...)` drops `step_size_up` and `step_size_down`).
+    replaces: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Given:
+    """What `from_clr` receives besides the family's own keys."""
+
+    #: The peak and the cycled momentum, already checked.
+    max_lr: float
+    momentum: tuple[float, float] | None
+    #: The floor, and whether the caller chose it (a family that derives its
+    #: floor may take it from its keys instead).
+    learning_rate: float
+    learning_rate_given: bool = True
+    decay: float = 0.0
+    #: Refuse a custom function that a config cannot hold.
+    strict: bool = True
+    #: How messages call a key (`clr['step_size']`, or `step_size` for the
+    #: schedule classes of TensorFlow Addons).
+    name: Callable[[str], str] = lambda key: f"clr[{key!r}]"
+    #: A built-in mode may take either scale mode (TensorFlow Addons' classes).
+    any_scale_mode: bool = False
 
 
 class Policy:
@@ -32,30 +75,30 @@ class Policy:
 
     #: The values of `clr["mode"]` this family serves (`None`: no mode given).
     modes: ClassVar[tuple[str | None, ...]] = ()
+    #: How messages and the docs name the family.
+    description: ClassVar[str] = ""
     #: The `clr` keys of this family, besides `max_lr`, `mode` and `momentum`.
-    keys: ClassVar[tuple[str, ...]] = ()
+    keys: ClassVar[tuple[Key, ...]] = ()
+    #: Why `decay` does not apply, or `None` where it does.
+    no_decay: ClassVar[str | None] = None
+    #: How the family can derive the floor when `learning_rate` is not given
+    #: (`None`: it cannot, and the floor is required).
+    derived_floor: ClassVar[str | None] = None
 
     max_lr: float | None
     momentum: tuple[float, float] | None
     decay: float
 
     @classmethod
-    def from_clr(
-        cls,
-        clr: Mapping[str, Any],
-        *,
-        max_lr: float,
-        momentum: tuple[float, float] | None,
-        learning_rate: float,
-        learning_rate_given: bool,
-        decay: float,
-        strict: bool,
-    ) -> tuple[Policy, float]:
-        """The policy a validated-in-part `clr` dict describes, and the floor.
+    def key_names(cls) -> tuple[str, ...]:
+        return tuple(key.name for key in cls.keys)
 
-        `max_lr` and `momentum` are already checked; `learning_rate_given` says
-        whether the caller chose `learning_rate` (a policy may derive it
-        otherwise); `strict` asks that a custom function can be saved.
+    @classmethod
+    def from_clr(cls, clr: Mapping[str, Any], given: Given) -> tuple[Policy, float]:
+        """The policy a `clr` dict of this family describes, and the floor.
+
+        The common keys are already checked (see `Given`), and `clr` holds
+        no key of another family.
         """
         raise NotImplementedError
 

@@ -25,7 +25,7 @@ import numpy as np
 from keras import ops
 
 from clr_optimizers._checks import MAX_STEP_SIZE, check_int, check_number, int_max
-from clr_optimizers._policies._base import Policy
+from clr_optimizers._policies._base import REQUIRED, Given, Key, Policy
 from clr_optimizers._types import Tensor
 
 
@@ -34,7 +34,21 @@ class Chain(Policy):
     """Mode "chain", validated, every default filled in."""
 
     modes = ("chain",)
-    keys = ("policies", "boundaries")
+    description = "mode 'chain'"
+    keys = (
+        Key(
+            "policies",
+            "The pieces, each a `clr` dict of any mode (with `learning_rate` "
+            "for its own floor), each counting its updates from its start.",
+            REQUIRED,
+        ),
+        Key(
+            "boundaries",
+            "The update counts at which each piece after the first begins.",
+            REQUIRED,
+        ),
+    )
+    no_decay = "give each piece the schedule it follows"
 
     max_lr: float
     # The pieces, each with its floor and its peak as given.
@@ -50,24 +64,9 @@ class Chain(Policy):
         return "chain"
 
     @classmethod
-    def from_clr(
-        cls,
-        clr: Mapping[str, Any],
-        *,
-        max_lr: float,
-        momentum: tuple[float, float] | None,
-        learning_rate: float,
-        learning_rate_given: bool,
-        decay: float,
-        strict: bool,
-    ) -> tuple[Chain, float]:
+    def from_clr(cls, clr: Mapping[str, Any], given: Given) -> tuple[Chain, float]:
         from clr_optimizers._policies import parse  # the pieces are `clr` dicts
 
-        if decay:
-            raise ValueError(
-                "`decay` does not apply to mode 'chain': give each piece the "
-                f"schedule it follows. Received: decay={decay}."
-            )
         for key in ("policies", "boundaries"):
             if key not in clr:
                 raise ValueError(
@@ -117,16 +116,16 @@ class Chain(Policy):
                     f"`{name}['momentum']`: a chain cycles one momentum, given "
                     "as the chain's `clr['momentum']`."
                 )
-            given = "learning_rate" in piece
-            floor = piece.pop("learning_rate", learning_rate)
+            own = "learning_rate" in piece
+            floor = piece.pop("learning_rate", given.learning_rate)
             floor = check_number(f"{name}['learning_rate']", floor, positive=False)
-            piece.setdefault("max_lr", max_lr)
+            piece.setdefault("max_lr", given.max_lr)
             try:
                 policy, floor = parse(
                     piece,
                     learning_rate=floor,
-                    learning_rate_given=given or learning_rate_given,
-                    strict=strict,
+                    learning_rate_given=own or given.learning_rate_given,
+                    strict=given.strict,
                 )
             except (ValueError, TypeError) as error:
                 # The piece's keys by their full name: clr['policies'][1]['period'].
@@ -137,14 +136,14 @@ class Chain(Policy):
             floors.append(floor)
             peaks.append(policy.max_lr)
         policy = cls(
-            max_lr=max_lr,
+            max_lr=given.max_lr,
             pieces=tuple(pieces),
             floors=tuple(floors),
             peaks=tuple(peaks),
             boundaries=tuple(checked),
-            momentum=momentum,
+            momentum=given.momentum,
         )
-        return policy, learning_rate
+        return policy, given.learning_rate
 
     def to_clr(self, peak: float | None = None) -> dict[str, Any]:
         scale = 1.0 if peak is None else peak / self.max_lr

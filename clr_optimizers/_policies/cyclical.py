@@ -32,6 +32,7 @@ PyTorch).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Mapping
 from fractions import Fraction
@@ -48,7 +49,7 @@ from clr_optimizers._checks import (
     int_max,
 )
 from clr_optimizers._policies import _scale_fn
-from clr_optimizers._policies._base import Policy, decayed
+from clr_optimizers._policies._base import REQUIRED, Given, Key, Policy, decayed
 from clr_optimizers._types import Tensor
 
 MODES = ("triangular", "triangular2", "exp_range", "modified_triangular2")
@@ -66,24 +67,48 @@ _DEFAULT_RESTART_EVERY: dict[str | None, int] = {"modified_triangular2": 3}
 MAX_RESTART_EVERY = 10**6
 
 
-def _clr_name(key: str) -> str:
-    return f"clr[{key!r}]"
-
-
 @dataclasses.dataclass(frozen=True)
 class Cyclical(Policy):
     """A cyclical mode, validated, every default filled in."""
 
     modes = (None, *MODES)
+    description = "the cyclical modes"
     keys = (
-        "step_size",
-        "step_size_up",
-        "step_size_down",
-        "gamma",
-        "restart_every",
-        "scale_fn",
-        "scale_mode",
-        "ramp",
+        Key(
+            "step_size",
+            "Updates in each half of a cycle (a fraction is read as the nearest "
+            "with a denominator of at most 1000).",
+            REQUIRED,
+            replaces=("step_size_up", "step_size_down"),
+        ),
+        Key(
+            "step_size_up",
+            "Updates in the rising half, instead of `step_size`.",
+            replaces=("step_size",),
+        ),
+        Key(
+            "step_size_down",
+            "Updates in the falling half; defaults to `step_size_up`.",
+            replaces=("step_size",),
+        ),
+        Key("gamma", 'For mode `"exp_range"`, the scale\'s base, in (0, 1].', 1.0),
+        Key(
+            "restart_every",
+            "Cycles after which the amplitude scale starts over (3 for "
+            '`"modified_triangular2"`).',
+        ),
+        Key(
+            "scale_fn",
+            "A registered custom scale function, an instance of a registered "
+            "class, or a registered name, instead of `mode`.",
+            replaces=("mode",),
+        ),
+        Key(
+            "scale_mode",
+            '`"cycle"` or `"iterations"`: what the scale is a function of.',
+            "cycle",
+        ),
+        Key("ramp", '`"linear"` or `"cos"`: the shape of each half.', "linear"),
     )
 
     max_lr: float
@@ -108,21 +133,8 @@ class Cyclical(Policy):
     )
 
     @classmethod
-    def from_clr(
-        cls,
-        clr: Mapping[str, Any],
-        *,
-        max_lr: float,
-        momentum: tuple[float, float] | None,
-        learning_rate: float,
-        learning_rate_given: bool,
-        decay: float,
-        strict: bool,
-        name: Callable[[str], str] = _clr_name,
-        any_scale_mode: bool = False,
-    ) -> tuple[Cyclical, float]:
-        """`name(key)` is how messages call a key; `any_scale_mode` lets a
-        built-in mode take either scale mode (TensorFlow Addons' classes)."""
+    def from_clr(cls, clr: Mapping[str, Any], given: Given) -> tuple[Cyclical, float]:
+        name = given.name
         mode = clr.get("mode")
         step_size = step_size_up = step_size_down = None
         if "step_size" in clr:
@@ -158,7 +170,7 @@ class Cyclical(Policy):
                     f"custom scale function replaces the mode. Received: mode={mode!r}."
                 )
             saved, function = _scale_fn.resolve(
-                clr["scale_fn"], name=name("scale_fn"), strict=strict
+                clr["scale_fn"], name=name("scale_fn"), strict=given.strict
             )
         elif mode is None:
             mode = "triangular"
@@ -166,7 +178,7 @@ class Cyclical(Policy):
         scale_mode = clr.get("scale_mode")
         if scale_mode is not None:
             check_choice(name("scale_mode"), scale_mode, SCALE_MODES)
-        if mode is None or any_scale_mode:
+        if mode is None or given.any_scale_mode:
             scale_mode = scale_mode or _MODE_SCALE_MODE.get(mode, "cycle")
         else:
             if scale_mode is not None and scale_mode != _MODE_SCALE_MODE[mode]:
@@ -200,7 +212,7 @@ class Cyclical(Policy):
             )
 
         policy = cls(
-            max_lr=max_lr,
+            max_lr=given.max_lr,
             mode=mode,
             step_size=step_size,
             step_size_up=step_size_up,
@@ -210,11 +222,11 @@ class Cyclical(Policy):
             scale_fn=saved,
             scale_mode=scale_mode,
             ramp=ramp,
-            momentum=momentum,
-            decay=decay,
+            momentum=given.momentum,
+            decay=given.decay,
             function=function,
         )
-        return policy, learning_rate
+        return policy, given.learning_rate
 
     def to_clr(self, peak: float | None = None) -> dict[str, Any]:
         if self.function is not None and self.scale_fn is None:
@@ -242,6 +254,18 @@ class Cyclical(Policy):
             "momentum": None if self.momentum is None else list(self.momentum),
         }
         return {key: value for key, value in config.items() if value is not None}
+
+    @property
+    def scale_function(self) -> Callable[[Any], Any]:
+        """The amplitude scale, a function of the cycle number (from 1) or of
+        the update count: the custom `scale_fn`, or the mode's own."""
+        if self.function is not None:
+            return self.function
+        if self.mode in ("triangular2", "modified_triangular2"):
+            return halving
+        if self.mode == "exp_range":
+            return functools.partial(power_of, self.gamma)
+        return one
 
     def label(self) -> str:
         if self.mode is not None:
@@ -332,17 +356,27 @@ class Cyclical(Policy):
         else:
             step_in_run = ops.cast(step, "float32")
 
-        on_cycles = self.scale_mode == "cycle"
-        if self.function is not None:
-            argument = cycles + 1.0 if on_cycles else step_in_run
-            scale = ops.cast(self.function(argument), "float32")
-        elif self.mode in ("triangular2", "modified_triangular2"):
-            scale = ops.power(0.5, cycles if on_cycles else step_in_run - 1.0)
-        else:  # exp_range: gamma**x, with log(gamma) rounded once, not gamma
-            argument = cycles + 1.0 if on_cycles else step_in_run
-            scale = ops.exp(argument * math.log(self.gamma))
+        argument = cycles + 1.0 if self.scale_mode == "cycle" else step_in_run
+        scale = ops.cast(self.scale_function(argument), "float32")
         height = triangle * scale
         return floor_n + (peak - floor_n) * height, height
+
+
+def one(x: Any) -> float:
+    """The scale of mode "triangular"."""
+    return 1.0
+
+
+def halving(x: Any) -> Any:
+    """`1 / 2**(x - 1)`: the scale of "triangular2", which halves the
+    amplitude every cycle."""
+    return ops.power(0.5, ops.convert_to_tensor(x, "float32") - 1.0)
+
+
+def power_of(gamma: float, x: Any) -> Any:
+    """`gamma**x`, the scale of "exp_range", with `log(gamma)` rounded once
+    rather than `gamma`."""
+    return ops.exp(ops.convert_to_tensor(x, "float32") * math.log(gamma))
 
 
 def step_fractions(

@@ -44,7 +44,7 @@ from clr_optimizers._checks import (
     check_number,
     int_max,
 )
-from clr_optimizers._policies._base import Policy
+from clr_optimizers._policies._base import REQUIRED, Given, Key, Policy
 from clr_optimizers._types import Tensor
 
 ANNEAL_STRATEGIES = ("cos", "linear")
@@ -63,16 +63,49 @@ class OneCycle(Policy):
     """Mode "one_cycle", validated, every default filled in."""
 
     modes = ("one_cycle",)
+    description = "mode 'one_cycle'"
     keys = (
-        "total_steps",
-        "epochs",
-        "steps_per_epoch",
-        "pct_start",
-        "div_factor",
-        "final_div_factor",
-        "anneal_strategy",
-        "three_phase",
+        Key(
+            "total_steps",
+            "Updates in the cycle; past them the final rate holds.",
+            REQUIRED,
+            replaces=("epochs", "steps_per_epoch"),
+        ),
+        Key(
+            "epochs",
+            "With `steps_per_epoch`, instead of `total_steps` (their product).",
+            replaces=("total_steps",),
+        ),
+        Key(
+            "steps_per_epoch",
+            "Updates per epoch, with `epochs`.",
+            replaces=("total_steps",),
+        ),
+        Key("pct_start", "The share of the cycle spent rising.", DEFAULTS["pct_start"]),
+        Key(
+            "div_factor",
+            "Sets the start, `learning_rate`, to `max_lr / div_factor` "
+            "(instead of giving `learning_rate`).",
+            DEFAULTS["div_factor"],
+        ),
+        Key(
+            "final_div_factor",
+            "The final rate is `learning_rate / final_div_factor`.",
+            DEFAULTS["final_div_factor"],
+        ),
+        Key(
+            "anneal_strategy",
+            '`"cos"` or `"linear"`: the shape of each phase.',
+            DEFAULTS["anneal_strategy"],
+        ),
+        Key(
+            "three_phase",
+            "Rise, fall back to the start, then anneal to the final rate.",
+            DEFAULTS["three_phase"],
+        ),
     )
+    no_decay = "it anneals to its own final rate (see `clr['final_div_factor']`)"
+    derived_floor = "`max_lr / div_factor` (by default `max_lr / 25`)"
 
     max_lr: float
     total_steps: int
@@ -91,23 +124,8 @@ class OneCycle(Policy):
         return "one_cycle"
 
     @classmethod
-    def from_clr(
-        cls,
-        clr: Mapping[str, Any],
-        *,
-        max_lr: float,
-        momentum: tuple[float, float] | None,
-        learning_rate: float,
-        learning_rate_given: bool,
-        decay: float,
-        strict: bool,
-    ) -> tuple[OneCycle, float]:
-        if decay:
-            raise ValueError(
-                "`decay` does not apply to mode 'one_cycle', which anneals to its "
-                "own final rate (see `clr['final_div_factor']`). Received: "
-                f"decay={decay}."
-            )
+    def from_clr(cls, clr: Mapping[str, Any], given: Given) -> tuple[OneCycle, float]:
+        learning_rate = given.learning_rate
         values = {**DEFAULTS, **clr}
         epochs = steps_per_epoch = None
         by_epochs = [key for key in ("epochs", "steps_per_epoch") if key in clr]
@@ -181,7 +199,7 @@ class OneCycle(Policy):
             )
 
         if "div_factor" in clr:
-            if learning_rate_given:
+            if given.learning_rate_given:
                 raise ValueError(
                     "Pass either `learning_rate` or `clr['div_factor']` (which "
                     "sets it to max_lr / div_factor), not both. Received: "
@@ -193,18 +211,18 @@ class OneCycle(Policy):
                     "`clr['div_factor']` must be at least 1: the starting rate is "
                     f"max_lr / div_factor. Received: div_factor={div_factor}."
                 )
-            learning_rate = max_lr / div_factor
-        elif not learning_rate_given:
-            learning_rate = max_lr / DEFAULTS["div_factor"]
+            learning_rate = given.max_lr / div_factor
+        elif not given.learning_rate_given:
+            learning_rate = given.max_lr / DEFAULTS["div_factor"]
 
         policy = cls(
-            max_lr=max_lr,
+            max_lr=given.max_lr,
             total_steps=total_steps,
             pct_start=pct_start,
             final_div_factor=final_div_factor,
             anneal_strategy=anneal,
             three_phase=three_phase,
-            momentum=momentum,
+            momentum=given.momentum,
             epochs=epochs,
             steps_per_epoch=steps_per_epoch,
         )

@@ -32,7 +32,7 @@ import numpy as np
 from keras import ops
 
 from clr_optimizers._checks import check_int, check_number, check_step_size, int_max
-from clr_optimizers._policies._base import Policy
+from clr_optimizers._policies._base import REQUIRED, Given, Key, Policy
 from clr_optimizers._policies.cyclical import (
     MAX_RESTART_EVERY,
     cycle_position,
@@ -90,7 +90,22 @@ class WarmRestarts(Policy):
     """Mode "warm_restarts", validated, every default filled in."""
 
     modes = ("warm_restarts",)
-    keys = ("period", "period_mult", "peak_mult", "cycle_limit")
+    description = "mode 'warm_restarts'"
+    keys = (
+        Key(
+            "period",
+            "Updates in the first period (a fraction is read as the nearest "
+            "with a denominator of at most 1000).",
+            REQUIRED,
+        ),
+        Key("period_mult", "Each period is this many times the one before.", 1.0),
+        Key("peak_mult", "Each peak is this many times the one before.", 1.0),
+        Key("cycle_limit", "From this many restarts on, the floor holds."),
+    )
+    no_decay = (
+        "it anneals to its floor every period (see `clr['peak_mult']` to lower "
+        "the peaks)"
+    )
 
     max_lr: float
     period: int | float
@@ -109,22 +124,8 @@ class WarmRestarts(Policy):
 
     @classmethod
     def from_clr(
-        cls,
-        clr: Mapping[str, Any],
-        *,
-        max_lr: float,
-        momentum: tuple[float, float] | None,
-        learning_rate: float,
-        learning_rate_given: bool,
-        decay: float,
-        strict: bool,
+        cls, clr: Mapping[str, Any], given: Given
     ) -> tuple[WarmRestarts, float]:
-        if decay:
-            raise ValueError(
-                "`decay` does not apply to mode 'warm_restarts', which anneals "
-                "to its floor every period (see `clr['peak_mult']` to lower the "
-                f"peaks). Received: decay={decay}."
-            )
         if "period" not in clr:
             raise ValueError(
                 "`clr` is missing the key 'period' (the updates of the first "
@@ -150,14 +151,14 @@ class WarmRestarts(Policy):
                 "clr['cycle_limit']", cycle_limit, 1, MAX_RESTART_EVERY, "periods"
             )
         policy = cls(
-            max_lr=max_lr,
+            max_lr=given.max_lr,
             period=period,
             period_mult=period_mult,
             peak_mult=peak_mult,
             cycle_limit=cycle_limit,
-            momentum=momentum,
+            momentum=given.momentum,
         )
-        return policy, learning_rate
+        return policy, given.learning_rate
 
     def __post_init__(self) -> None:
         # Computed here for the 32- and 64-bit counters, not while a compiled

@@ -25,23 +25,29 @@ from typing import Any
 from keras import ops
 
 from clr_optimizers._checks import MAX_STEP_SIZE, check_int, check_number, int_max
-from clr_optimizers._policies._base import Policy
+from clr_optimizers._policies._base import Key, Policy
 from clr_optimizers._types import Tensor
 
-KEYS = ("warmup_steps", "warmup_factor")
+KEYS = (
+    Key("warmup_steps", "Updates of a linear warmup before the schedule."),
+    Key(
+        "warmup_factor",
+        "The warmup's first rate, as a fraction of the schedule's first rate.",
+        0.0,
+    ),
+)
+NAMES = tuple(key.name for key in KEYS)
 
 
 def split(clr: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The warmup's keys of `clr`, and the rest."""
-    warmup = {key: clr[key] for key in KEYS if key in clr}
-    return warmup, {key: value for key, value in clr.items() if key not in KEYS}
+    warmup = {key: clr[key] for key in NAMES if key in clr}
+    return warmup, {key: value for key, value in clr.items() if key not in NAMES}
 
 
 @dataclasses.dataclass(frozen=True)
 class Warmup(Policy):
     """A policy after a linear warmup of `steps` updates."""
-
-    keys = KEYS
 
     policy: Policy
     steps: int

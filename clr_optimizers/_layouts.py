@@ -1,0 +1,102 @@
+"""The layouts of a CLR optimizer's saved state, the current one and those
+of earlier versions, recognised here and nowhere else.
+
+Keras saves an optimizer's variables in order, as the values `"0"`, `"1"`,
+... of a store (a `.keras` file, a `.weights.h5` backup). A CLR optimizer's
+variables are the stock ones, then the cycled momentum (when the momentum
+cycles), then its own: `max_lr` and the restart point. Since layout 1 the
+store also holds `"layout"`, the version of that order.
+
+Before it (no `"layout"`):
+
+- 0.2.0 saved the stock variables, the cycled momentum and `max_lr`, with no
+  restart point: the schedule starts at update 0.
+- 0.1.0 saved the stock variables only (no cycled momentum): `max_lr` is
+  taken from the config, which the constructor has already set.
+
+Dropping the support for a version is deleting its branch in `pairs`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from typing import Any
+
+import numpy as np
+
+#: The layout this version writes.
+LAYOUT = 1
+_KEY = "layout"
+
+
+@dataclasses.dataclass
+class Saved:
+    """The values of a store, in order, and the layout it records."""
+
+    values: list[np.ndarray]
+    layout: int | None
+
+
+def read(store: Any) -> Saved:
+    keys = set(store.keys())
+    layout = int(np.asarray(store[_KEY])) if _KEY in keys else None
+    count = len(keys) - (layout is not None)
+    return Saved([np.asarray(store[str(i)]) for i in range(count)], layout)
+
+
+def write_version(store: Any) -> None:
+    store[_KEY] = np.asarray(LAYOUT, dtype=np.int32)
+
+
+def pairs(
+    saved: Saved, variables: list[Any], *, peak: Any, start: Any, momentum: Any
+) -> list[tuple[Any, Any]] | None:
+    """Each variable with the value it restores, or `None` when the saved
+    state is not in a layout this version knows for these variables.
+
+    A variable that the layout lacks is set to its default (the restart
+    point to 0) or keeps its value (`max_lr` from the config).
+    """
+    values = saved.values
+    if saved.layout is not None and saved.layout > LAYOUT:
+        return None  # written by a later version
+    if len(values) == len(variables):
+        return list(zip(variables, values))
+    if saved.layout is not None or start is None:
+        return None
+    if len(values) == len(variables) - 1:  # 0.2.0
+        kept = [v for v in variables if v is not start]
+        return [*zip(kept, values), (start, 0)]
+    if momentum is None and len(values) == len(variables) - 2:  # 0.1.0
+        kept = [v for v in variables if v is not start and v is not peak]
+        return [*zip(kept, values), (start, 0)]
+    return None
+
+
+def restore(
+    saved: Saved,
+    variables: list[Any],
+    *,
+    name: str,
+    peak: Any,
+    start: Any,
+    momentum: Any,
+) -> bool:
+    """Assigns the saved values to an optimizer's variables; with a warning,
+    and nothing assigned, when the layout is not one this version knows
+    (as Keras does for a stock optimizer). Returns whether it restored."""
+    paired = pairs(saved, variables, peak=peak, start=start, momentum=momentum)
+    if paired is None:
+        warnings.warn(
+            f"Skipping variable loading for optimizer '{name}', because it has "
+            f"{len(variables)} variables whereas the saved optimizer has "
+            f"{len(saved.values)} variables"
+            + ("" if saved.layout is None else f" (layout {saved.layout})")
+            + ".",
+            stacklevel=4,
+        )
+        return False
+    for variable, value in paired:
+        variable.assign(value)
+    return True

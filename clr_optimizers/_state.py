@@ -1,0 +1,325 @@
+"""`ScheduleState`: the schedule of one CLR optimizer, in one object.
+
+It holds the policy (the configuration and its formula), the floor (the
+stock learning-rate variable), the peak (`max_lr`) and the restart point as
+variables, which a saved model or a backup resumes with, and a record of the
+bounds in use over time. It answers the rate and the momentum of the update
+that follows any count of applied updates, in the compiled step as on the
+host, and it rescales, restarts and reconfigures the schedule. The optimizer
+owns one and talks to Keras; the monitor, the plots, `RestartCycle` and
+loading read the schedule only through it.
+
+The restart point is a variable from construction: the step always computes
+`count - start`, one subtraction, so a restart takes effect in a compiled
+step at once, without a rebuild.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import keras
+import numpy as np
+from keras import backend, ops
+
+from clr_optimizers._checks import FLOAT32_MAX, as_number, check_number
+from clr_optimizers._policies import Chain, Policy, check_bounds, parse, replaced_by
+from clr_optimizers._types import Tensor
+
+
+class Bounds(NamedTuple):
+    """What the schedule used from one update count on."""
+
+    #: The count of applied updates from which these were in use.
+    since: int
+    floor: float
+    peak: float | None
+    #: The count at which the schedule (re)started.
+    start: int
+    policy: Policy
+
+
+def shortest_float(value: Tensor) -> float:
+    """A float32 value as the shortest Python float that rounds back to it:
+    0.034975, not 0.034974999725818634."""
+    return float(str(np.float32(ops.convert_to_numpy(value))))
+
+
+class ScheduleState:
+    """The policy, the bounds and the restart point of one optimizer.
+
+    Args:
+        policy: The schedule's configuration and formula.
+        floor: The stock learning-rate variable, which holds the floor.
+        counter_dtype: The dtype of the optimizer's update counter.
+        scope: A context in which to create variables (the optimizer's name
+            scope).
+        cycled_momentum: Whether the momentum cycles.
+    """
+
+    def __init__(
+        self,
+        policy: Policy,
+        floor: Any,
+        counter_dtype: Any,
+        scope: Callable[[], Any],
+        cycled_momentum: bool,
+    ) -> None:
+        self.policy = policy
+        self.floor = floor
+        self.counter_dtype = backend.standardize_dtype(counter_dtype)
+        self.cycled_momentum = cycled_momentum
+        #: State loads, which can move the counter without training.
+        self.restores = 0
+        self.peak: Any = None
+        self.start: Any = None
+        if policy.max_lr is not None:
+            with scope():
+                # The top of the cycle, in a variable so that assigning the
+                # learning rate can rescale the schedule.
+                self.peak = keras.Variable(
+                    policy.max_lr,
+                    name="max_learning_rate",
+                    dtype=floor.dtype,
+                    trainable=False,
+                    aggregation="only_first_replica",
+                )
+                # The count from which the policy counts its updates.
+                self.start = keras.Variable(
+                    0,
+                    name="cycle_start",
+                    dtype=self.counter_dtype,
+                    trainable=False,
+                    aggregation="only_first_replica",
+                )
+        self._history: list[Bounds] = []
+        policy.check(self.floor_value, self.counter_dtype)
+
+    @property
+    def variables(self) -> list[Any]:
+        """The variables of its own, in saving order, after the stock ones."""
+        return [v for v in (self.peak, self.start) if v is not None]
+
+    @property
+    def floor_value(self) -> float:
+        return float(ops.convert_to_numpy(self.floor))
+
+    @property
+    def peak_value(self) -> float | None:
+        return None if self.peak is None else float(ops.convert_to_numpy(self.peak))
+
+    @property
+    def start_value(self) -> int:
+        """The update count at which the schedule (re)started."""
+        return 0 if self.start is None else int(ops.convert_to_numpy(self.start))
+
+    # The rate and the momentum.
+
+    def __call__(self, count: Tensor) -> tuple[Tensor, Tensor | None]:
+        """The rate of the update that follows `count` applied updates (an
+        integer tensor, at least the restart point), and the weight of a
+        cycled momentum (`None` when it does not cycle)."""
+        step = count if self.start is None else count - self.start
+        rate, weight = self.policy(step, self.floor, self.peak)
+        return rate, (weight if self.cycled_momentum else None)
+
+    def at(self, counts: Any) -> tuple[Tensor, Tensor | None]:
+        """As a call, for counts on the host (numbers or arrays); a count
+        before the restart point is read as the restart point."""
+        counts = np.maximum(np.asarray(counts, dtype=np.int64), self.start_value)
+        return self(ops.convert_to_tensor(counts, dtype=self.counter_dtype))
+
+    def momentum_of(self, weight: Tensor) -> Tensor:
+        return self.policy.momentum_of(weight)
+
+    def rates(self, counts: Any) -> np.ndarray:
+        """The rates of the updates that follow `counts`, as float64."""
+        return _numpy(self.at(counts)[0], counts)
+
+    def momentums(self, counts: Any) -> np.ndarray:
+        """The cycled momentums of the updates that follow `counts`."""
+        weight = self.at(counts)[1]
+        assert weight is not None, "the momentum does not cycle"
+        return _numpy(self.momentum_of(weight), counts)
+
+    # The record of the bounds, for rates of past updates.
+
+    def note(self, count: int) -> None:
+        """Notes the bounds in use from `count` on. The notes stay in order
+        of count: a note replaces those at its count or later (a later one
+        belongs to a run that a restore rolled back)."""
+        while self._history and self._history[-1].since >= count:
+            self._history.pop()
+        self._history.append(self.snapshot(count))
+
+    def snapshot(self, count: int) -> Bounds:
+        """The bounds, restart point and policy in use now, from `count` on."""
+        return Bounds(
+            count, self.floor_value, self.peak_value, self.start_value, self.policy
+        )
+
+    @property
+    def history(self) -> tuple[Bounds, ...]:
+        return tuple(self._history)
+
+    def used(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The rates (and cycled momentums) of the updates after `counts`,
+        with what was in use at each count (the last note at or before it)."""
+        history = self._history
+        rates = np.empty(len(counts))
+        momentums = np.empty(len(counts)) if self.cycled_momentum else None
+        starts = np.array([entry.since for entry in history])
+        which = np.maximum(np.searchsorted(starts, counts, side="right") - 1, 0)
+        for index in np.unique(which):
+            noted = history[index]
+            mask = which == index
+            step = np.maximum(counts[mask] - noted.start, 0)
+            step = ops.convert_to_tensor(step, dtype=self.counter_dtype)
+            rate, weight = noted.policy(step, noted.floor, noted.peak)
+            rates[mask] = ops.convert_to_numpy(rate)
+            if momentums is not None:  # in float32, as the step computes it
+                momentums[mask] = ops.convert_to_numpy(noted.policy.momentum_of(weight))
+        return rates, momentums
+
+    # Changing the schedule.
+
+    def rescale(self, value: Any, count: int) -> None:
+        """Sets the floor to `value` and scales the peak by the same factor
+        (the optimizer's `learning_rate` setter)."""
+        value = as_number(value)
+        floor = self.floor_value
+        # Compared as the float32 the variable holds: assigning back the value
+        # read (or the float it was given) changes nothing, not even by an ulp.
+        if isinstance(value, numbers.Real) and np.float32(value) == np.float32(floor):
+            return  # also at a floor of 0, which no scaling can change
+        value = check_number("learning_rate", value)
+        if floor == 0:
+            raise ValueError(
+                "Assigning the learning rate sets the floor of the schedule and "
+                "scales the rest by the same factor, but the floor is 0: no "
+                f"factor gives it {value}. Received: learning_rate={value}."
+            )
+        factor = value / floor
+        bounds = [self.floor, *([self.peak] if self.peak is not None else [])]
+        old = [float(ops.convert_to_numpy(bound)) for bound in bounds]
+        new = [bound * factor for bound in old]
+        for before, after in zip(old, new):
+            if after > FLOAT32_MAX or (before > 0 and np.float32(after) == 0):
+                raise ValueError(
+                    f"Assigning the learning rate {value} multiplies the "
+                    f"schedule by {factor:.4g}, which takes its bounds "
+                    f"({', '.join(f'{b:.4g}' for b in old)}) outside float32's "
+                    f"range. Received: learning_rate={value}."
+                )
+        for bound, after in zip(bounds, new):
+            bound.assign(after)
+        self.note(count)
+
+    def plan(
+        self, learning_rate: float | None, max_lr: float | None, clr: dict[str, Any]
+    ) -> tuple[float, float, Policy]:
+        """The bounds and the policy that a restart with these arguments
+        sets, checked; nothing changes."""
+        if self.peak is None:
+            raise ValueError(
+                "`restart` needs a schedule: the optimizer was made without "
+                "`clr`, so it has no cycle to restart."
+            )
+        floor = shortest_float(self.floor)
+        if learning_rate is not None:
+            floor = check_number(
+                "learning_rate", as_number(learning_rate), positive=False
+            )
+        peak = shortest_float(self.peak)
+        if max_lr is not None:
+            peak = check_number("max_lr", as_number(max_lr))
+        check_bounds(floor, peak, "learning_rate", "max_lr")
+        if learning_rate is not None and isinstance(self.policy, Chain):
+            raise ValueError(
+                "`restart(learning_rate=...)`: the pieces of a chain have floors "
+                "of their own; give them in `policies`. Received: "
+                f"learning_rate={learning_rate}."
+            )
+        if not clr:
+            return floor, peak, self.policy
+        for key in ("momentum", "max_lr"):
+            if key in clr:
+                raise ValueError(
+                    "`restart` takes `max_lr` as its own argument and keeps the "
+                    f"optimizer's momentum; it cannot change `clr[{key!r}]`."
+                )
+        config = self.config()
+        assert config is not None
+        for key in clr:  # a key given replaces those it excludes
+            for other in replaced_by(key):
+                config.pop(other, None)
+        policy, _ = parse(
+            {**config, **clr, "max_lr": peak},
+            learning_rate=floor,
+            decay=self.policy.decay,
+        )
+        assert policy is not None
+        policy.check(floor, self.counter_dtype)
+        return floor, peak, policy
+
+    def restart(
+        self,
+        count: int,
+        learning_rate: float | None,
+        max_lr: float | None,
+        clr: dict[str, Any],
+        *,
+        warn: bool,
+    ) -> bool:
+        """Restarts the schedule at `count`, with the bounds and keys given;
+        returns whether the policy changed, when a compiled step needs a
+        rebuild (which `warn` says in a warning)."""
+        floor, peak, policy = self.plan(learning_rate, max_lr, clr)
+        self.floor.assign(floor)
+        self.peak.assign(peak)
+        self.start.assign(count)
+        changed = self._use(policy, count)
+        if changed and warn:
+            warnings.warn(
+                "A training step that is already compiled uses the new "
+                f"configuration ({', '.join(sorted(clr))}) once it is built anew: "
+                "call `model.make_train_function(force=True)` (the "
+                "`RestartCycle` callback does).",
+                stacklevel=3,
+            )
+        return changed
+
+    def reconfigure(self, clr: dict[str, Any], count: int) -> bool:
+        """Uses the keys `clr` from now on, without restarting (a resumed run
+        whose restart point and bounds were restored as state); returns
+        whether the policy changed."""
+        return self._use(self.plan(None, None, clr)[2], count)
+
+    def _use(self, policy: Policy, count: int) -> bool:
+        changed = policy != self.policy
+        if changed:
+            self.policy = policy
+        self.note(count)
+        return changed
+
+    # Reporting.
+
+    def config(self) -> dict[str, Any] | None:
+        """The normalised `clr` dict, with `max_lr` as the step uses it (an
+        assignment rescales it, and a restored state can differ from the
+        arguments)."""
+        config = self.policy.to_clr()
+        if config is None or self.peak is None:
+            return config
+        used = np.float32(ops.convert_to_numpy(self.peak))
+        if used != np.float32(config["max_lr"]):
+            config = self.policy.to_clr(shortest_float(used))  # every bound
+        return config
+
+
+def _numpy(values: Tensor, counts: Any) -> np.ndarray:
+    values = np.asarray(ops.convert_to_numpy(values), dtype=np.float64)
+    return np.broadcast_to(values, np.shape(counts)).copy()

@@ -1,0 +1,149 @@
+"""Mode "polynomial", update by update: against Keras's `PolynomialDecay`
+(with and without `cycle`) and PyTorch's `PolynomialLR`, as an optimizer's
+mode, after a warmup, in a chain and as a `CLRSchedule`; at the counter's
+far end; and inside the compiled step of `model.fit`."""
+
+import keras
+import numpy as np
+import pytest
+from conftest import torch_schedule
+from policy_references import (
+    FAR,
+    RTOL,
+    Truth,
+    fit,
+    lr_scheduler,
+    rates_of,
+    schedule_values,
+)
+from rounding import UNIT_ROUNDOFF
+
+from clr_optimizers import SGD
+
+# What can differ at the oldest supported dependencies: the floors job runs it.
+pytestmark = pytest.mark.floors
+
+U32 = UNIT_ROUNDOFF["float32"]
+PEAK = 0.1
+
+
+def keras_rates(schedule, updates):
+    """A Keras schedule at the counts a stock optimizer passes, 0 to
+    `updates - 1`."""
+    return np.array([float(schedule(step)) for step in range(updates)])
+
+
+def close_to_float32(got, want, peak, roundings):
+    """Float32 rates against a reference that rounds at most `roundings`
+    times, each off by the unit roundoff of the peak, the largest value any
+    intermediate result takes."""
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=roundings * U32 * peak)
+
+
+@pytest.mark.parametrize("floor", [0.0, 0.004])
+@pytest.mark.parametrize("power", [1.0, 0.5, 2.0])
+@pytest.mark.parametrize("cycle", [False, True])
+def test_matches_keras_polynomial_decay(cycle, power, floor):
+    steps, updates = 7, 40
+    reference = keras.optimizers.schedules.PolynomialDecay(
+        PEAK, steps, end_learning_rate=floor, power=power, cycle=cycle
+    )
+    clr = {"mode": "polynomial", "max_lr": PEAK, "decay_steps": steps}
+    clr.update(power=power, cycle=cycle)
+    want = keras_rates(reference, updates)
+    # Keras rounds step / decay_steps, 1 - p, the power, the difference of the
+    # bounds, the product and the sum; these the share, the power, the
+    # difference, the product and the sum.
+    close_to_float32(
+        rates_of(SGD(learning_rate=floor, clr=clr), updates), want, PEAK, 11
+    )
+    close_to_float32(schedule_values(floor, clr, range(updates)), want, PEAK, 11)
+
+
+@pytest.mark.parametrize("power", [1.0, 2.0, 0.7])
+def test_matches_pytorch_polynomial_lr(power):
+    steps, updates = 13, 30
+    want, _ = torch_rates(
+        lambda o: lr_scheduler.PolynomialLR(o, total_iters=steps, power=power),
+        updates,
+    )
+    clr = {"mode": "polynomial", "max_lr": PEAK, "decay_steps": steps, "power": power}
+    # Float64 against float32: the share, the power, the product.
+    close_to_float32(rates_of(SGD(learning_rate=0.0, clr=clr), updates), want, PEAK, 3)
+
+
+def torch_rates(make, updates):
+    return torch_schedule(make, updates, learning_rate=PEAK)
+
+
+def test_linear_warmup_then_linear_decay_to_zero():
+    """The transformer fine-tuning schedule: PyTorch's `LinearLR` warmup, then
+    `PolynomialLR(power=1)`, under `SequentialLR`."""
+    warmup, steps, updates = 5, 20, 32
+    want, _ = torch_rates(
+        lambda o: lr_scheduler.SequentialLR(
+            o,
+            [
+                lr_scheduler.LinearLR(o, start_factor=1e-8, total_iters=warmup),
+                lr_scheduler.PolynomialLR(o, total_iters=steps, power=1.0),
+            ],
+            milestones=[warmup],
+        ),
+        updates,
+    )
+    clr = {"mode": "polynomial", "max_lr": PEAK, "decay_steps": steps}
+    clr.update(warmup_steps=warmup, warmup_factor=1e-8)
+    got = rates_of(SGD(learning_rate=0.0, clr=clr), updates)
+    close_to_float32(got, want, PEAK, 6)
+    assert got[warmup] == np.float32(PEAK)  # the peak, exactly, after the warmup
+    assert got[warmup + steps :].max() == 0.0
+
+
+def test_in_a_chain_each_piece_counts_from_its_start():
+    first = {"mode": "polynomial", "decay_steps": 6, "power": 2.0}
+    second = {"mode": "polynomial", "decay_steps": 4, "cycle": True}
+    clr = {
+        "mode": "chain",
+        "max_lr": PEAK,
+        "policies": [first, second],
+        "boundaries": [9],
+    }
+    got = rates_of(SGD(learning_rate=0.01, clr=clr), 30)
+    pieces = [
+        keras_rates(keras.optimizers.schedules.PolynomialDecay(PEAK, 6, 0.01, power=2.0), 9),
+        keras_rates(keras.optimizers.schedules.PolynomialDecay(PEAK, 4, 0.01, cycle=True), 21),
+    ]  # fmt: skip
+    close_to_float32(got, np.concatenate(pieces), PEAK, 11)
+    np.testing.assert_array_equal(schedule_values(0.01, clr, range(30)), got)
+
+
+@pytest.mark.parametrize("cycle", [False, True])
+def test_exact_at_the_far_end_of_the_counter(cycle):
+    steps = 10**9 + 7
+    opt = SGD(
+        learning_rate=0.0,
+        clr={
+            "mode": "polynomial",
+            "max_lr": PEAK,
+            "decay_steps": steps,
+            "cycle": cycle,
+        },
+    )
+    far = np.array([FAR - 3, FAR - 2, FAR - 1])
+    got = opt.schedule_state.rates(far)
+    if cycle:
+        spans = np.ceil(far / steps)
+        want = PEAK * (spans * steps - far) / (spans * steps)
+    else:
+        want = PEAK * np.maximum(steps - far, 0) / steps
+    close_to_float32(got, want, PEAK, 3)
+
+
+def test_fit_uses_it_in_the_compiled_step():
+    truth = Truth()
+    clr = {"mode": "polynomial", "max_lr": PEAK, "decay_steps": 9, "power": 2.0}
+    fit(SGD(learning_rate=0.01, clr=clr), 2, truth)
+    reference = keras.optimizers.schedules.PolynomialDecay(PEAK, 9, 0.01, power=2.0)
+    # Each rate is read off a weight that one SGD update moved: one more
+    # rounding, of the weight.
+    close_to_float32(truth.rates, keras_rates(reference, 14), PEAK, 12)
