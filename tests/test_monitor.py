@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from conftest import BACKEND, reference_rate
 from keras import ops
+from policy_references import Truth
 from rounding import float32_sum_rtol
 
 import clr_optimizers
@@ -312,22 +313,6 @@ def test_exported():
     assert clr_optimizers.LearningRateMonitor is LearningRateMonitor
     assert LearningRateMonitor().learning_rates.shape == (0,)
     assert LearningRateMonitor().momentum_values is None
-
-
-class Truth(keras.callbacks.Callback):
-    """The rate each update used, read off the weights: with loss w * x and
-    x = 1, plain SGD takes w from 0 to minus the rate of the update (one
-    update per batch; w is set to 0 before each)."""
-
-    def __init__(self):
-        super().__init__()
-        self.rates = []
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self.model.layers[0].kernel.assign(np.zeros((1, 1), "float32"))
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.rates.append(-kernel(self.model))
 
 
 @pytest.mark.parametrize("compile_kwargs", COMPILE[:2])

@@ -12,6 +12,7 @@ from policy_references import (
     RTOL,
     Truth,
     fit,
+    keras_rates,
     lr_scheduler,
     rates_of,
     schedule_values,
@@ -25,12 +26,6 @@ pytestmark = pytest.mark.floors
 
 U32 = UNIT_ROUNDOFF["float32"]
 PEAK = 0.1
-
-
-def keras_rates(schedule, updates):
-    """A Keras schedule at the counts a stock optimizer passes, 0 to
-    `updates - 1`."""
-    return np.array([float(schedule(step)) for step in range(updates)])
 
 
 def close_to_float32(got, want, peak, roundings):
@@ -63,24 +58,21 @@ def test_matches_keras_polynomial_decay(cycle, power, floor):
 @pytest.mark.parametrize("power", [1.0, 2.0, 0.7])
 def test_matches_pytorch_polynomial_lr(power):
     steps, updates = 13, 30
-    want, _ = torch_rates(
+    want, _ = torch_schedule(
         lambda o: lr_scheduler.PolynomialLR(o, total_iters=steps, power=power),
         updates,
+        learning_rate=PEAK,
     )
     clr = {"mode": "polynomial", "max_lr": PEAK, "decay_steps": steps, "power": power}
     # Float64 against float32: the share, the power, the product.
     close_to_float32(rates_of(SGD(learning_rate=0.0, clr=clr), updates), want, PEAK, 3)
 
 
-def torch_rates(make, updates):
-    return torch_schedule(make, updates, learning_rate=PEAK)
-
-
 def test_linear_warmup_then_linear_decay_to_zero():
     """The transformer fine-tuning schedule: PyTorch's `LinearLR` warmup, then
     `PolynomialLR(power=1)`, under `SequentialLR`."""
     warmup, steps, updates = 5, 20, 32
-    want, _ = torch_rates(
+    want, _ = torch_schedule(
         lambda o: lr_scheduler.SequentialLR(
             o,
             [
@@ -90,6 +82,7 @@ def test_linear_warmup_then_linear_decay_to_zero():
             milestones=[warmup],
         ),
         updates,
+        learning_rate=PEAK,
     )
     clr = {"mode": "polynomial", "max_lr": PEAK, "decay_steps": steps}
     clr.update(warmup_steps=warmup, warmup_factor=1e-8)

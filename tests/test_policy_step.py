@@ -15,6 +15,7 @@ from policy_references import (
     FAR,
     Truth,
     fit,
+    keras_rates,
     lr_scheduler,
     momenta_of,
     rates_of,
@@ -31,20 +32,12 @@ U32 = UNIT_ROUNDOFF["float32"]
 PEAK = 0.1
 
 
-def keras_rates(schedule, updates):
-    return np.array([float(schedule(step)) for step in range(updates)])
-
-
 def assert_relative(got, want, rtol):
     """`|got - want| <= rtol |want|`, with a tolerance for each element."""
     got, want = np.asarray(got), np.asarray(want)
     error = np.abs(got - want) / np.abs(want)
     wrong = error > rtol
     assert not wrong.any(), (np.flatnonzero(wrong), got[wrong], want[wrong])
-
-
-def torch_rates(make, updates):
-    return torch_schedule(make, updates, learning_rate=PEAK)[0]
 
 
 def powers_rtol(gamma, drops, roundings):
@@ -65,10 +58,11 @@ def keras_powers_rtol(drops):
 @pytest.mark.parametrize("gamma", [0.1, 0.5, 0.93])
 def test_explicit_drops_match_pytorch_multistep_lr(gamma):
     drop_at, updates = [3, 7, 8, 20], 30
-    want = torch_rates(
+    want = torch_schedule(
         lambda o: lr_scheduler.MultiStepLR(o, milestones=drop_at, gamma=gamma),
         updates,
-    )
+        learning_rate=PEAK,
+    )[0]
     clr = {"mode": "step", "max_lr": PEAK, "drop_at": drop_at, "gamma": gamma}
     got = rates_of(SGD(learning_rate=0.0, clr=clr), updates)
     drops = np.searchsorted(drop_at, np.arange(updates), side="right")
@@ -95,9 +89,11 @@ def test_explicit_factors_match_keras_piecewise_constant_decay(floor):
 @pytest.mark.parametrize("every, gamma", [(1, 0.9), (3, 0.5), (10, 0.1)])
 def test_periodic_drops_match_pytorch_step_lr(every, gamma):
     updates = 40
-    want = torch_rates(
-        lambda o: lr_scheduler.StepLR(o, step_size=every, gamma=gamma), updates
-    )
+    want = torch_schedule(
+        lambda o: lr_scheduler.StepLR(o, step_size=every, gamma=gamma),
+        updates,
+        learning_rate=PEAK,
+    )[0]
     clr = {"mode": "step", "max_lr": PEAK, "drop_every": every, "gamma": gamma}
     got = rates_of(SGD(learning_rate=0.0, clr=clr), updates)
     drops = np.arange(updates) // every
@@ -123,7 +119,7 @@ def test_after_a_warmup_and_in_a_chain():
     """A linear warmup, then drops (PyTorch's `LinearLR` then `MultiStepLR`
     under `SequentialLR`), and the same drops as a chain's second piece."""
     warmup, updates = 4, 20
-    want = torch_rates(
+    want = torch_schedule(
         lambda o: lr_scheduler.SequentialLR(
             o,
             [
@@ -133,7 +129,8 @@ def test_after_a_warmup_and_in_a_chain():
             milestones=[warmup],
         ),
         updates,
-    )
+        learning_rate=PEAK,
+    )[0]
     drops = {"mode": "step", "drop_at": [5, 9], "gamma": 0.5}
     warm = {**drops, "max_lr": PEAK, "warmup_steps": warmup, "warmup_factor": 0.25}
     got = rates_of(SGD(learning_rate=0.0, clr=warm), updates)
@@ -177,6 +174,8 @@ def test_fit_uses_it_in_the_compiled_step():
     truth = Truth()
     clr = {"mode": "step", "max_lr": PEAK, "drop_every": 3, "gamma": 0.5}
     fit(SGD(learning_rate=0.0, clr=clr), 2, truth)
-    want = torch_rates(lambda o: lr_scheduler.StepLR(o, step_size=3, gamma=0.5), 14)
+    want = torch_schedule(
+        lambda o: lr_scheduler.StepLR(o, step_size=3, gamma=0.5), 14, learning_rate=PEAK
+    )[0]
     # Read off a weight that one SGD update moved: one more rounding.
     assert_relative(truth.rates, want, powers_rtol(0.5, 4, 5))

@@ -107,6 +107,17 @@ class Policy:
         that peak in place of `max_lr` (every other bound scaled with it)."""
         raise NotImplementedError
 
+    def clr_dict(self, peak: float | None, **keys: Any) -> dict[str, Any]:
+        """A `clr` dict of this family: `max_lr` (or `peak`), `mode`, the
+        family's `keys` and `momentum`, leaving out the keys that are `None`."""
+        config = {
+            "max_lr": self.max_lr if peak is None else peak,
+            "mode": getattr(self, "mode", None),
+            **keys,
+            "momentum": None if self.momentum is None else list(self.momentum),
+        }
+        return {key: value for key, value in config.items() if value is not None}
+
     def __call__(
         self, step: Tensor, floor: Tensor, peak: Tensor
     ) -> tuple[Tensor, Tensor]:

@@ -152,14 +152,7 @@ class Chain(Policy):
             config = piece.to_clr(None if peak is None else piece_peak * scale)
             assert config is not None
             policies.append({"learning_rate": floor * scale, **config})
-        config = {
-            "max_lr": self.max_lr if peak is None else peak,
-            "mode": "chain",
-            "momentum": None if self.momentum is None else list(self.momentum),
-            "policies": policies,
-            "boundaries": list(self.boundaries),
-        }
-        return {key: value for key, value in config.items() if value is not None}
+        return self.clr_dict(peak, policies=policies, boundaries=list(self.boundaries))
 
     def label(self) -> str:
         return " -> ".join(piece.label() for piece in self.pieces)

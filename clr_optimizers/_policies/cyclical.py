@@ -239,21 +239,18 @@ class Cyclical(Policy):
         scale_fn = self.scale_fn
         if isinstance(scale_fn, dict) and self.function is not None:
             scale_fn = _scale_fn.saved_form(self.function)  # as it is now
-        config = {
-            "max_lr": self.max_lr if peak is None else peak,
-            "mode": self.mode,
-            "step_size": self.step_size,
-            "step_size_up": self.step_size_up,
-            "step_size_down": self.step_size_down,
-            "gamma": self.gamma,
-            "restart_every": self.restart_every,
-            "scale_fn": scale_fn,
-            "scale_mode": self.scale_mode,
+        return self.clr_dict(
+            peak,
+            step_size=self.step_size,
+            step_size_up=self.step_size_up,
+            step_size_down=self.step_size_down,
+            gamma=self.gamma,
+            restart_every=self.restart_every,
+            scale_fn=scale_fn,
+            scale_mode=self.scale_mode,
             # Only when chosen: the dict of straight ramps is as 0.2.0 wrote it.
-            "ramp": None if self.ramp == "linear" else self.ramp,
-            "momentum": None if self.momentum is None else list(self.momentum),
-        }
-        return {key: value for key, value in config.items() if value is not None}
+            ramp=None if self.ramp == "linear" else self.ramp,
+        )
 
     @property
     def scale_function(self) -> Callable[[Any], Any]:

@@ -230,19 +230,16 @@ class OneCycle(Policy):
 
     def to_clr(self, peak: float | None = None) -> dict[str, Any]:
         by_epochs = self.epochs is not None
-        config = {
-            "max_lr": self.max_lr if peak is None else peak,
-            "mode": "one_cycle",
-            "momentum": None if self.momentum is None else list(self.momentum),
-            "total_steps": None if by_epochs else self.total_steps,
-            "epochs": self.epochs,
-            "steps_per_epoch": self.steps_per_epoch,
-            "pct_start": self.pct_start,
-            "final_div_factor": self.final_div_factor,
-            "anneal_strategy": self.anneal_strategy,
-            "three_phase": self.three_phase,
-        }
-        return {key: value for key, value in config.items() if value is not None}
+        return self.clr_dict(
+            peak,
+            total_steps=None if by_epochs else self.total_steps,
+            epochs=self.epochs,
+            steps_per_epoch=self.steps_per_epoch,
+            pct_start=self.pct_start,
+            final_div_factor=self.final_div_factor,
+            anneal_strategy=self.anneal_strategy,
+            three_phase=self.three_phase,
+        )
 
     def __call__(
         self, step: Tensor, floor: Tensor, peak: Tensor

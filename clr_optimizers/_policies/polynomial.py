@@ -87,15 +87,9 @@ class Polynomial(Policy):
         return policy, given.learning_rate
 
     def to_clr(self, peak: float | None = None) -> dict[str, Any]:
-        config = {
-            "max_lr": self.max_lr if peak is None else peak,
-            "mode": "polynomial",
-            "momentum": None if self.momentum is None else list(self.momentum),
-            "decay_steps": self.decay_steps,
-            "power": self.power,
-            "cycle": self.cycle,
-        }
-        return {key: value for key, value in config.items() if value is not None}
+        return self.clr_dict(
+            peak, decay_steps=self.decay_steps, power=self.power, cycle=self.cycle
+        )
 
     def __call__(
         self, step: Tensor, floor: Tensor, peak: Tensor

@@ -162,16 +162,13 @@ class Step(Policy):
         return policy, given.learning_rate
 
     def to_clr(self, peak: float | None = None) -> dict[str, Any]:
-        config = {
-            "max_lr": self.max_lr if peak is None else peak,
-            "mode": "step",
-            "momentum": None if self.momentum is None else list(self.momentum),
-            "drop_at": None if self.drop_at is None else list(self.drop_at),
-            "factors": None if self.factors is None else list(self.factors),
-            "drop_every": self.drop_every,
-            "gamma": None if self.factors is not None else self.gamma,
-        }
-        return {key: value for key, value in config.items() if value is not None}
+        return self.clr_dict(
+            peak,
+            drop_at=None if self.drop_at is None else list(self.drop_at),
+            factors=None if self.factors is None else list(self.factors),
+            drop_every=self.drop_every,
+            gamma=None if self.factors is not None else self.gamma,
+        )
 
     def __call__(
         self, step: Tensor, floor: Tensor, peak: Tensor

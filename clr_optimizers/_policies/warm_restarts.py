@@ -186,16 +186,13 @@ class WarmRestarts(Policy):
         return self._tables[counter_max]
 
     def to_clr(self, peak: float | None = None) -> dict[str, Any]:
-        config = {
-            "max_lr": self.max_lr if peak is None else peak,
-            "mode": "warm_restarts",
-            "momentum": None if self.momentum is None else list(self.momentum),
-            "period": self.period,
-            "period_mult": self.period_mult,
-            "peak_mult": self.peak_mult,
-            "cycle_limit": self.cycle_limit,
-        }
-        return {key: value for key, value in config.items() if value is not None}
+        return self.clr_dict(
+            peak,
+            period=self.period,
+            period_mult=self.period_mult,
+            peak_mult=self.peak_mult,
+            cycle_limit=self.cycle_limit,
+        )
 
     def position(self, step: Tensor) -> tuple[Tensor, Tensor]:
         """The period after `step` updates (a float) and the share of it left,
