@@ -69,14 +69,14 @@ def _bullets(keys: tuple[Key, ...], indent: str) -> list[str]:
 
 def arguments() -> str:
     """The `Args:` section of `clr`, `lr` and `decay`."""
-    body = " " * 12
+    body = " " * 8
     lines = [
         "Args:",
         *_paragraph(
             "clr: `None` (the stock optimizer) or a dict describing the "
             'schedule, whose floor (or, in mode `"one_cycle"`, start) is '
             "`learning_rate`. Every key, by the family that reads it:",
-            " " * 8,
+            " " * 4,
             "    ",
         ),
         "",
@@ -99,14 +99,14 @@ def arguments() -> str:
         "",
         *_paragraph(
             "lr: The old spelling of `learning_rate`. Defaults to `None`.",
-            " " * 8,
+            " " * 4,
             "    ",
         ),
         *_paragraph(
             "decay: Time-based decay of the floor, `learning_rate / (1 + decay "
             f"* n)` after `n` updates, which never lowers the peak. Not for the "
             f"modes {no_decay}. Defaults to `None`.",
-            " " * 8,
+            " " * 4,
             "    ",
         ),
     ]

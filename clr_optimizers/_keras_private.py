@@ -12,6 +12,7 @@ a message that says where the package uses it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -38,8 +39,9 @@ HOOKS: dict[str, tuple[tuple[str, ...], str]] = {
     ),
     "_track_variable": (
         ("variable",),
-        "CyclicalOptimizer.build: tracks max_lr and the cycled momentum as "
-        "optimizer variables, so that they are saved and restored",
+        "CyclicalOptimizer.build: tracks max_lr and the restart point (the "
+        "schedule state's variables) as optimizer variables, so that they are "
+        "saved and restored",
     ),
 }
 
@@ -55,7 +57,8 @@ ATTRIBUTES: dict[str, str] = {
     ),
     "_variables": (
         "the tracked optimizer variables, in saving order: CyclicalOptimizer "
-        "finds whether max_lr is tracked yet"
+        "finds whether the schedule's variables are tracked yet; the "
+        "LossScaleOptimizer loading replacement counts its own"
     ),
 }
 
@@ -117,7 +120,10 @@ def _wrapping_load(
     def load_own_variables(self: Any, store: Any) -> None:
         own = list(self._variables)
         count = sum(key.isdigit() for key in store.keys())  # noqa: SIM118
-        if not takes(self.inner_optimizer) or count < len(own):
+        # Not built, its own variables are not all there yet: Keras's (which
+        # skips the state with a warning; the wrapped optimizer then loads
+        # its own, from its own part of a file).
+        if not self.built or not takes(self.inner_optimizer) or count < len(own):
             return stock(self, store)
         for index, variable in enumerate(own):
             variable.assign(store[str(index)])
@@ -125,6 +131,16 @@ def _wrapping_load(
 
     load_own_variables.wraps_stock = stock  # type: ignore[attr-defined]
     return load_own_variables
+
+
+def eagerly() -> Any:
+    """A context in which variables are read and assigned at once, also when
+    Keras builds the optimizer while TensorFlow traces the training step."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.init_scope()
+    return contextlib.nullcontext()
 
 
 def patch_loss_scale_loading(takes: Callable[[Any], bool]) -> None:

@@ -117,8 +117,9 @@ class CyclicalOptimizer(_OptimizerBase):
                 if all(v is not variable for v in tracked_variables(self)):
                     track_variable(self, variable)
         pending, self._pending_values = self._pending_values, None
-        if pending is not None:
-            self._restore(pending)
+        if pending is not None:  # read and assigned now, not in a trace
+            with _keras_private.eagerly():
+                self._restore(pending)
 
     def save_own_variables(self, store: Any) -> None:
         super().save_own_variables(store)
@@ -250,10 +251,11 @@ class CyclicalOptimizer(_OptimizerBase):
         Optionally with new bounds (`learning_rate`, the floor, and `max_lr`)
         and new `clr` keys, such as `step_size`. The bounds and the restart
         point are variables: they take effect at once, also in a compiled
-        step, from any callback, and a saved model or backup resumes with
-        them. A step compiled before new keys uses them once built anew,
-        `model.make_train_function(force=True)` (`RestartCycle` calls it;
-        otherwise a warning says so).
+        step, from any callback (through `self.model.optimizer`, which on JAX
+        brings the optimizer's state up to date first), and a saved model or
+        backup resumes with them. A step compiled before new keys uses them
+        once built anew, `model.make_train_function(force=True)`
+        (`RestartCycle` calls it; otherwise a warning says so).
 
         Example:
 
@@ -362,4 +364,5 @@ _keras_private.patch_loss_scale_loading(
     lambda inner: isinstance(inner, CyclicalOptimizer)
 )
 CyclicalOptimizer.__doc__ = f"""{CyclicalOptimizer.__doc__}
+
 {_docs.ARGUMENTS}"""

@@ -26,7 +26,15 @@ import numpy as np
 from keras import backend, ops
 
 from clr_optimizers._checks import FLOAT32_MAX, as_number, check_number
-from clr_optimizers._policies import Chain, Policy, check_bounds, parse, replaced_by
+from clr_optimizers._policies import (
+    Chain,
+    Policy,
+    check_bounds,
+    family_of,
+    parse,
+    replaced_by,
+)
+from clr_optimizers._policies._base import as_step
 from clr_optimizers._types import Tensor
 
 
@@ -128,9 +136,10 @@ class ScheduleState:
 
     def at(self, counts: Any) -> tuple[Tensor, Tensor | None]:
         """As a call, for counts on the host (numbers or arrays); a count
-        before the restart point is read as the restart point."""
+        before the restart point is read as the restart point, and one the
+        backend's integers cannot hold is refused."""
         counts = np.maximum(np.asarray(counts, dtype=np.int64), self.start_value)
-        return self(ops.convert_to_tensor(counts, dtype=self.counter_dtype))
+        return self(as_step(counts))
 
     def momentum_of(self, weight: Tensor) -> Tensor:
         return self.policy.momentum_of(weight)
@@ -253,6 +262,10 @@ class ScheduleState:
                 )
         config = self.config()
         assert config is not None
+        family = family_of(config)
+        if "mode" in clr and family_of({**config, **clr}) is not family:
+            for key in family.key_names():  # another family: its keys only
+                config.pop(key, None)
         for key in clr:  # a key given replaces those it excludes
             for other in replaced_by(key):
                 config.pop(other, None)

@@ -38,7 +38,8 @@ def test_overhead_quick(tmp_path):
     assert modes == expected
     assert result["backend"] == BACKEND
     for row in result["keras_results"]:
-        assert row["extra_optimizer_variables"] == 1  # max_lr, whatever the model
+        # max_lr and the restart point, whatever the model
+        assert row["extra_optimizer_variables"] == 2
         assert set(row["over_stock"]) == contenders
         assert all(ratio > 0 for ratio in row["over_stock"].values())
 

@@ -7,10 +7,11 @@ import re
 from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
 
 import clr_optimizers
-from clr_optimizers._keras_private import ATTRIBUTES, HOOKS
+from clr_optimizers._keras_private import ATTRIBUTES, HOOKS, LOSS_SCALE_LOAD
 
 # What can differ at the oldest supported dependencies: the floors job runs it.
 pytestmark = pytest.mark.floors
@@ -129,3 +130,22 @@ def test_the_check_sees_a_read_of_another_object_private_attribute():
         "other._policy",
         "getattr(other, '_y', 0)",
     ]
+
+
+def test_the_loss_scale_loading_replacement_wraps_keras_own():
+    """`LossScaleOptimizer.load_own_variables` is the one Keras method the
+    package replaces (`LOSS_SCALE_LOAD`): Keras's is there with the arguments
+    it expects, the replacement keeps it for any other wrapped optimizer, and
+    what it reads of the wrapper is there too."""
+    cls = keras.optimizers.LossScaleOptimizer
+    name, where = LOSS_SCALE_LOAD
+    replacement = getattr(cls, name)
+    stock = replacement.wraps_stock
+    assert tuple(inspect.signature(stock).parameters)[1:] == ("store",), where
+    wrapper = cls(keras.optimizers.SGD())
+    assert hasattr(wrapper, "_variables") and hasattr(wrapper, "inner_optimizer")
+    # Around a stock optimizer, Keras's own loading: a store that does not
+    # match is skipped with Keras's warning.
+    wrapper.build([keras.Variable(np.zeros(2, "float32"))])
+    with pytest.warns(UserWarning, match="Skipping variable loading"):
+        wrapper.load_own_variables({"0": np.array(1)})

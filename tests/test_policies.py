@@ -6,6 +6,7 @@ input is refused with an error that names the key; and `decay` is refused
 where a policy anneals."""
 
 import json
+import re
 from fractions import Fraction
 
 import keras
@@ -31,6 +32,7 @@ from policy_references import (
 )
 
 from clr_optimizers import SGD, Adam, LearningRateMonitor
+from clr_optimizers._policies import FAMILIES, REQUIRED, parse
 from clr_optimizers.schedules import CLRSchedule
 
 # What can differ at the oldest supported dependencies: the floors job runs it.
@@ -221,3 +223,56 @@ def test_bad_input_names_the_key(clr, error, key):
 def test_decay_is_refused_where_a_policy_anneals(clr):
     with pytest.raises(ValueError, match="`decay` does not apply"):
         SGD(learning_rate=FLOOR, clr=clr, decay=0.01)
+
+
+# The least each family needs.
+MINIMAL = {
+    "Cyclical": {"step_size": 4},
+    "OneCycle": {"mode": "one_cycle", "total_steps": 100},
+    "WarmRestarts": {"mode": "warm_restarts", "period": 10},
+    "Polynomial": {"mode": "polynomial", "decay_steps": 10},
+    "Step": {"mode": "step", "drop_every": 5},
+    "Chain": {"mode": "chain", "policies": [{"step_size": 4}, WARM], "boundaries": [8]},
+}  # fmt: skip
+
+
+def test_every_family_is_declared_and_its_defaults_are_the_parsed_ones():
+    assert set(MINIMAL) == {family.__name__ for family in FAMILIES}
+    for family in FAMILIES:
+        assert family.description and family.keys
+        clr = {"max_lr": PEAK, **MINIMAL[family.__name__]}
+        policy, _ = parse(clr, learning_rate=FLOOR)
+        assert isinstance(policy, family)
+        filled = policy.to_clr()
+        for key in family.keys:
+            assert key.doc.endswith("."), key
+            if key.default not in (None, REQUIRED) and key.name in filled:
+                assert filled[key.name] == key.default, (family.__name__, key)
+        assert {k.name for k in family.keys if k.default is REQUIRED} <= {
+            *clr,
+            *(other for k in family.keys for other in k.replaces if k.name in clr),
+        }
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.__name__)
+def test_decay_applies_as_each_family_declares(family):
+    clr = {"max_lr": PEAK, **MINIMAL[family.__name__]}
+    if family.no_decay is None:
+        assert SGD(learning_rate=FLOOR, clr=clr, decay=0.01).decay == 0.01
+    else:
+        with pytest.raises(ValueError, match=re.escape(family.no_decay)):
+            SGD(learning_rate=FLOOR, clr=clr, decay=0.01)
+
+
+def test_restart_into_another_family_drops_the_old_family_keys():
+    opt = SGD(learning_rate=FLOOR, clr={"max_lr": PEAK, "step_size": 4})
+    opt.restart(mode="step", drop_every=3, gamma=0.5)
+    assert opt.clr == {
+        "max_lr": PEAK,
+        "mode": "step",
+        "drop_every": 3,
+        "gamma": 0.5,
+    }
+    np.testing.assert_allclose(
+        opt.learning_rates(7), FLOOR + (PEAK - FLOOR) * 0.5 ** (np.arange(7) // 3)
+    )

@@ -2,6 +2,8 @@
 the update count travels with the optimizer's saved state, so the cycle
 neither restarts nor slips."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -140,3 +142,53 @@ def test_backup_and_restore_at_any_epoch_boundary_keeps_the_whole_schedule(
     assert fit(fresh_model(), [keras.callbacks.BackupAndRestore(backup), record])
     start = (crash_after // BATCHES) * BATCHES  # the last completed epoch
     assert record.rates == rates[start:]
+
+
+def compiled_model(optimizer):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=optimizer, loss="mse")
+    return model
+
+
+@pytest.mark.parametrize("mixed", [False, True], ids=["float32", "mixed_float16"])
+def test_weights_loaded_into_a_fresh_model_then_fit_continue_the_state(tmp_path, mixed):
+    """The optimizer is not built when the weights load: its state waits, and
+    is restored when the first training step builds it (on TensorFlow, while
+    that step is traced). Under mixed precision the LossScaleOptimizer is not
+    built either, and Keras skips its own loss scale with a warning, as for
+    any optimizer; the CLR optimizer inside it loads its part of the file."""
+    x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    clr = {"max_lr": 0.1, "step_size": 4}
+    if mixed:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = compiled_model(Adam(learning_rate=0.01, clr=clr))
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+        path = str(tmp_path / "fit.weights.h5")
+        model.save_weights(path)
+        inner = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+        saved = [np.array(v) for v in inner.variables]
+        assert saved[-1] == 0  # the restart point
+        fresh = compiled_model(Adam(learning_rate=0.01, clr=clr))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fresh.load_weights(path)
+        skipped = [str(w.message) for w in caught if "Skipping" in str(w.message)]
+        assert bool(skipped) == mixed, skipped
+        assert all("'loss_scale_optimizer'" in text for text in skipped), skipped
+        # No build before `fit`: the first training step builds it.
+        fresh.fit(x, y, batch_size=8, epochs=1, verbose=0)
+        loaded = getattr(fresh.optimizer, "inner_optimizer", fresh.optimizer)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    # From the count restored on (under mixed precision the loss scale skips
+    # some updates, in the first fit as after the load).
+    restored = int(saved[0])
+    applied = int(keras.ops.convert_to_numpy(loaded.iterations))
+    assert applied == restored + 4 if not mixed else restored <= applied
+    # Noted at construction, and at the restore.
+    assert [note.since for note in loaded.schedule_state.history] == [0, restored]
+    # A restore recorded in the traced step would set the counter back at
+    # every update; the slot variables moved on from the restored ones.
+    assert not np.array_equal(np.array(loaded.variables[2]), saved[2])

@@ -146,7 +146,11 @@ def test_the_committed_stub_is_the_generated_one():
     if installed < stub_keras_version():
         # The oldest supported Keras (the floors job) has other signatures.
         pytest.skip(f"the stub follows Keras {stub_keras_version()}")
-    assert STUB.read_text() == _docs.stub(), (
+    # The version it names aside: a new Keras release fails this only when
+    # it changes a signature.
+    version = re.compile(r"Keras \d+\.\d+\.\d+")
+    committed = version.sub("Keras", STUB.read_text())
+    assert committed == version.sub("Keras", _docs.stub()), (
         "clr_optimizers/optimizers.pyi differs from what the classes' signatures "
         f"give; regenerate it: {_docs.REGENERATE}"
     )

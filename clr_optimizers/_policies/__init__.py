@@ -55,7 +55,7 @@ COMMON = (
     ),
     Key(
         "mode",
-        f"The policy: one of {', '.join(repr(m) for m in MODES)}.",
+        "The policy: one of " + ", ".join(f'`"{m}"`' for m in MODES) + ".",
         "triangular",
         replaces=("scale_fn", "scale_mode"),
     ),
@@ -74,9 +74,14 @@ KEYS = tuple(DECLARED)
 
 
 def replaced_by(key: str) -> tuple[str, ...]:
-    """The keys that giving `key` replaces in an existing configuration."""
-    declared = DECLARED.get(key)
-    return () if declared is None else declared.replaces
+    """The keys that giving `key` replaces in an existing configuration (in
+    any family that declares it)."""
+    declared = [k for f in (*FAMILIES, Policy) for k in _keys(f) if k.name == key]
+    return tuple(dict.fromkeys(other for k in declared for other in k.replaces))
+
+
+def _keys(family: type[Policy]) -> tuple[Key, ...]:
+    return (*COMMON, *warmup.KEYS) if family is Policy else family.keys
 
 
 def family_of(clr: Mapping[str, Any]) -> type[Policy]:
@@ -159,13 +164,13 @@ def parse(
     else:
         described = f"mode {mode or 'triangular'!r}"
     own = family.key_names()
-    for other in FAMILIES:
-        for key in other.key_names():
-            if other is not family and key in clr and key not in own:
-                raise ValueError(
-                    f"`clr[{key!r}]` is not used by {described}; it belongs to "
-                    f"{other.description}. Received: {key}={clr[key]!r}."
-                )
+    for key in clr:
+        owners = [f.description for f in FAMILIES if key in f.key_names()]
+        if owners and key not in own:
+            raise ValueError(
+                f"`clr[{key!r}]` is not used by {described}; it belongs to "
+                f"{' and '.join(owners)}. Received: {key}={clr[key]!r}."
+            )
     if decay and family.no_decay is not None:
         raise ValueError(
             f"`decay` does not apply to {described}: {family.no_decay}. "

@@ -94,6 +94,11 @@ class Policy:
         return tuple(key.name for key in cls.keys)
 
     @classmethod
+    def default(cls, name: str) -> Any:
+        """The declared default of the family's key `name`."""
+        return next(key.default for key in cls.keys if key.name == name)
+
+    @classmethod
     def from_clr(cls, clr: Mapping[str, Any], given: Given) -> tuple[Policy, float]:
         """The policy a `clr` dict of this family describes, and the floor.
 

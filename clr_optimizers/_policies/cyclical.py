@@ -105,8 +105,9 @@ class Cyclical(Policy):
         ),
         Key(
             "scale_mode",
-            '`"cycle"` or `"iterations"`: what the scale is a function of.',
-            "cycle",
+            '`"cycle"` or `"iterations"`: what a custom `scale_fn` receives '
+            '(by default `"cycle"`; each mode has its own, `"iterations"` for '
+            '`"exp_range"`).',
         ),
         Key("ramp", '`"linear"` or `"cos"`: the shape of each half.', "linear"),
     )
@@ -190,7 +191,11 @@ class Cyclical(Policy):
             scale_mode = _MODE_SCALE_MODE[mode]
 
         gamma = clr.get("gamma")
-        gamma = 1.0 if gamma is None else check_number(name("gamma"), gamma)
+        gamma = (
+            cls.default("gamma")
+            if gamma is None
+            else check_number(name("gamma"), gamma)
+        )
         if gamma > 1:
             raise ValueError(
                 f"`{name('gamma')}` must be in (0, 1]. Received: gamma={gamma}."
@@ -201,7 +206,7 @@ class Cyclical(Policy):
                 f"Received: gamma={gamma} with mode={mode!r}."
             )
 
-        ramp = check_choice(name("ramp"), clr.get("ramp", "linear"), RAMPS)
+        ramp = check_choice(name("ramp"), clr.get("ramp", cls.default("ramp")), RAMPS)
 
         restart_every = clr.get("restart_every")
         if restart_every is None:
@@ -366,13 +371,17 @@ def one(x: Any) -> float:
 
 def halving(x: Any) -> Any:
     """`1 / 2**(x - 1)`: the scale of "triangular2", which halves the
-    amplitude every cycle."""
+    amplitude every cycle (a Python float for a Python number)."""
+    if isinstance(x, (int, float)):
+        return 0.5 ** (x - 1)
     return ops.power(0.5, ops.convert_to_tensor(x, "float32") - 1.0)
 
 
 def power_of(gamma: float, x: Any) -> Any:
     """`gamma**x`, the scale of "exp_range", with `log(gamma)` rounded once
-    rather than `gamma`."""
+    rather than `gamma` (a Python float for a Python number)."""
+    if isinstance(x, (int, float)):
+        return gamma**x
     return ops.exp(ops.convert_to_tensor(x, "float32") * math.log(gamma))
 
 

@@ -80,8 +80,8 @@ class Polynomial(Policy):
         policy = cls(
             max_lr=given.max_lr,
             decay_steps=steps,
-            power=check_number("clr['power']", clr.get("power", 1.0)),
-            cycle=check_bool("clr['cycle']", clr.get("cycle", False)),
+            power=check_number("clr['power']", clr.get("power", cls.default("power"))),
+            cycle=check_bool("clr['cycle']", clr.get("cycle", cls.default("cycle"))),
             momentum=given.momentum,
         )
         return policy, given.learning_rate
@@ -104,12 +104,14 @@ class Polynomial(Policy):
             # `m D - n`, is D - n % D, or 0 at a multiple of D past 0.
             into = step % span
             spans = ops.maximum(step // span + ops.cast(into > 0, step.dtype), 1)
-            left = ops.where(
-                into > 0,
-                ops.cast(span - into, "float32"),
-                ops.where(step > 0, 0.0, float(span)),
+            # In integers: Python floats would take Keras's floatx.
+            at_end = ops.where(
+                step > 0, ops.zeros_like(step), ops.full_like(step, span)
             )
-            share = left / (ops.cast(spans, "float32") * float(span))
+            left = ops.where(into > 0, span - into, at_end)
+            share = ops.cast(left, "float32") / (
+                ops.cast(spans, "float32") * float(span)
+            )
         else:
             share = ops.cast(span - ops.minimum(step, span), "float32") / float(span)
         weight = share if self.power == 1 else ops.power(share, self.power)

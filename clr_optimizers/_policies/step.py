@@ -35,7 +35,13 @@ from clr_optimizers._policies.cyclical import power_of
 from clr_optimizers._types import Tensor
 
 
+def _listed(values: Any) -> Any:
+    """A NumPy array as a list; anything else as it is."""
+    return values.tolist() if isinstance(values, np.ndarray) else values
+
+
 def _counts(name: str, values: Any) -> tuple[int, ...]:
+    values = _listed(values)
     if not isinstance(values, Sequence) or isinstance(values, str) or not values:
         raise TypeError(
             f"`{name}` must be a non-empty list of update counts. Received: {values!r}."
@@ -110,7 +116,12 @@ class Step(Policy):
     @classmethod
     def from_clr(cls, clr: Mapping[str, Any], given: Given) -> tuple[Step, float]:
         explicit, periodic = "drop_at" in clr, "drop_every" in clr
-        if explicit == periodic:
+        if explicit and periodic:
+            raise ValueError(
+                "`clr['drop_at']` and `clr['drop_every']` exclude each other: give "
+                "the update counts of the drops, or the updates between them."
+            )
+        if not explicit and not periodic:
             raise ValueError(
                 "Mode 'step' needs either `clr['drop_at']` (the update counts of "
                 "the drops) or `clr['drop_every']` (updates between drops). "
@@ -127,14 +138,14 @@ class Step(Policy):
                 "`clr['factors']` needs `clr['drop_at']`: one factor for each "
                 "piece between the drops."
             )
-        gamma = check_number("clr['gamma']", clr.get("gamma", 0.1))
+        gamma = check_number("clr['gamma']", clr.get("gamma", cls.default("gamma")))
         if gamma > 1:
             raise ValueError(f"`clr['gamma']` must be in (0, 1]. Received: {gamma}.")
         drop_at = factors = drop_every = None
         if explicit:
             drop_at = _counts("clr['drop_at']", clr["drop_at"])
             if "factors" in clr:
-                given_factors = clr["factors"]
+                given_factors = _listed(clr["factors"])
                 if not isinstance(given_factors, Sequence) or len(given_factors) != (
                     len(drop_at) + 1
                 ):

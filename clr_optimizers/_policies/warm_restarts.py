@@ -133,13 +133,17 @@ class WarmRestarts(Policy):
                 'clr={"mode": "warm_restarts", "max_lr": 0.1, "period": 1000}.'
             )
         period = check_step_size("clr['period']", clr["period"])
-        period_mult = check_number("clr['period_mult']", clr.get("period_mult", 1.0))
+        period_mult = check_number(
+            "clr['period_mult']", clr.get("period_mult", cls.default("period_mult"))
+        )
         if period_mult < 1:
             raise ValueError(
                 "`clr['period_mult']` must be at least 1: each period is that "
                 f"many times the previous one. Received: period_mult={period_mult}."
             )
-        peak_mult = check_number("clr['peak_mult']", clr.get("peak_mult", 1.0))
+        peak_mult = check_number(
+            "clr['peak_mult']", clr.get("peak_mult", cls.default("peak_mult"))
+        )
         if peak_mult > 1:
             raise ValueError(
                 "`clr['peak_mult']` must be in (0, 1]: each peak is that many "
