@@ -57,16 +57,14 @@ def bind(
     stock_init: Callable[..., None],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    *,
-    clr: Any,
-    lr: Any,
-    decay: Any,
+    extra: dict[str, Any],
 ) -> Bound:
     """Checks every argument and returns what the stock constructor receives.
 
     `stock_init` is the `__init__` that follows `mixin` in the MRO, bound to
-    `optimizer`.
+    `optimizer`; `extra` holds `clr`, `lr` and `decay`.
     """
+    clr, lr, decay = extra["clr"], extra["lr"], extra["decay"]
     class_name = type(optimizer).__name__
     signature = inspect.signature(stock_init)
     try:

@@ -50,14 +50,17 @@ def write_version(store: Any) -> None:
 
 
 def pairs(
-    saved: Saved, variables: list[Any], *, peak: Any, start: Any, momentum: Any
+    saved: Saved, variables: list[Any], own: list[Any], momentum: Any
 ) -> list[tuple[Any, Any]] | None:
     """Each variable with the value it restores, or `None` when the saved
-    state is not in a layout this version knows for these variables.
+    state is not in a layout this version knows for these variables. `own`
+    are the schedule's (`max_lr` and the restart point, or none), `momentum`
+    the cycled momentum's (or `None`).
 
     A variable that the layout lacks is set to its default (the restart
     point to 0) or keeps its value (`max_lr` from the config).
     """
+    peak, start = own if own else (None, None)
     values = saved.values
     if saved.layout is not None and saved.layout > LAYOUT:
         return None  # written by a later version
@@ -75,18 +78,12 @@ def pairs(
 
 
 def restore(
-    saved: Saved,
-    variables: list[Any],
-    *,
-    name: str,
-    peak: Any,
-    start: Any,
-    momentum: Any,
+    saved: Saved, variables: list[Any], name: str, own: list[Any], momentum: Any
 ) -> bool:
     """Assigns the saved values to an optimizer's variables; with a warning,
     and nothing assigned, when the layout is not one this version knows
     (as Keras does for a stock optimizer). Returns whether it restored."""
-    paired = pairs(saved, variables, peak=peak, start=start, momentum=momentum)
+    paired = pairs(saved, variables, own, momentum)
     if paired is None:
         warnings.warn(
             f"Skipping variable loading for optimizer '{name}', because it has "

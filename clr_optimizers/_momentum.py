@@ -84,10 +84,20 @@ def variable(optimizer: Optimizer, name: str, highest: float) -> CycledValue:
 
 
 @contextlib.contextmanager
-def swapped(optimizer: Optimizer, name: str, value: CycledValue) -> Iterator[None]:
-    """`optimizer.<name>` is `value` within the block."""
+def swapped(
+    optimizer: Optimizer,
+    name: str | None,
+    variable: CycledValue | None,
+    value: Any,
+) -> Iterator[None]:
+    """`optimizer.<name>` is `variable`, holding `value`, within the block
+    (nothing changes where the momentum does not cycle, `value` is `None`)."""
+    if name is None or variable is None or value is None:
+        yield
+        return
+    variable.assign(value)
     stock = getattr(optimizer, name)
-    object.__setattr__(optimizer, name, value)
+    object.__setattr__(optimizer, name, variable)
     try:
         yield
     finally:

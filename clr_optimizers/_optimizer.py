@@ -60,15 +60,9 @@ class CyclicalOptimizer(_OptimizerBase):
         decay: float | None = None,
         **kwargs: Any,
     ) -> None:
+        extra = {"clr": clr, "lr": lr, "decay": decay}
         bound = _arguments.bind(
-            self,
-            CyclicalOptimizer,
-            super().__init__,
-            args,
-            kwargs,
-            clr=clr,
-            lr=lr,
-            decay=decay,
+            self, CyclicalOptimizer, super().__init__, args, kwargs, extra
         )
         super().__init__(*bound.args, **bound.kwargs)
         self._momentum_argument = bound.momentum_argument
@@ -93,8 +87,7 @@ class CyclicalOptimizer(_OptimizerBase):
 
     @property
     def schedule_state(self) -> ScheduleState | None:
-        """The schedule: policy, bounds, restart point and their record
-        (`None` without `clr` and `decay`)."""
+        """The schedule's state (`None` without `clr` and `decay`)."""
         return self._state
 
     def _count(self) -> int:
@@ -141,14 +134,9 @@ class CyclicalOptimizer(_OptimizerBase):
 
     def _restore(self, saved: _layouts.Saved) -> None:
         state = self._state
-        restored = _layouts.restore(
-            saved,
-            self.variables,
-            name=self.name,
-            peak=None if state is None else state.peak,
-            start=None if state is None else state.start,
-            momentum=self._momentum_variable,
-        )
+        own = [] if state is None else state.variables
+        momentum = self._momentum_variable
+        restored = _layouts.restore(saved, self.variables, self.name, own, momentum)
         if restored and state is not None:
             state.restores += 1
             state.note(self._count())
@@ -163,7 +151,9 @@ class CyclicalOptimizer(_OptimizerBase):
         # The schedule is evaluated once per update, inside the compiled step,
         # for everything that reads it during the update: the rate of the
         # update rule and of weight decay, and a cycled momentum.
-        object.__setattr__(self, "_step_values", self._state(self.iterations))
+        rate, weight = self._state(self.iterations)
+        momentum = None if weight is None else self._state.momentum_of(weight)
+        object.__setattr__(self, "_step_values", (rate, momentum))
         self._traced = True
         try:
             return super()._backend_apply_gradients(grads, trainable_variables)
@@ -173,17 +163,11 @@ class CyclicalOptimizer(_OptimizerBase):
     def _backend_update_step(
         self, grads: list[Tensor], trainable_variables: list[Any], learning_rate: Tensor
     ) -> Any:
-        if self._momentum_argument is None:
-            return super()._backend_update_step(
-                grads, trainable_variables, learning_rate
-            )
         # The stock rule reads its momentum from its attribute: for this
-        # update, the cycled value.
-        assert self._step_values is not None and self._state is not None
-        assert self._momentum_variable is not None
-        _, weight = self._step_values
-        self._momentum_variable.assign(self._state.momentum_of(weight))
-        with _momentum.swapped(self, self._momentum_argument, self._momentum_variable):
+        # update, the cycled value (when it cycles).
+        momentum = None if self._step_values is None else self._step_values[1]
+        name, variable = self._momentum_argument, self._momentum_variable
+        with _momentum.swapped(self, name, variable, momentum):
             return super()._backend_update_step(
                 grads, trainable_variables, learning_rate
             )
