@@ -27,7 +27,7 @@ from clr_optimizers._keras_private import (
 )
 from clr_optimizers._policies import _scale_fn
 from clr_optimizers._policies._base import schedule_rates
-from clr_optimizers._state import ScheduleState, shortest_float
+from clr_optimizers._state import NO_CYCLE, ScheduleState, shortest_float
 from clr_optimizers._types import Tensor
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
@@ -252,10 +252,7 @@ class CyclicalOptimizer(_OptimizerBase):
         """
         state = self._state
         if state is None:
-            raise ValueError(
-                "`restart` needs a schedule: the optimizer was made without "
-                "`clr`, so it has no cycle to restart."
-            )
+            raise ValueError(NO_CYCLE)
         state.restart(self._count(), learning_rate, max_lr, clr, warn=self._traced)
 
     # Reporting.
@@ -327,8 +324,9 @@ class CyclicalOptimizer(_OptimizerBase):
             config["learning_rate"] = shortest_float(stock_rate(self))
         config.update(clr=self.clr, decay=self.decay, iterations=self._count())
         config["current_lr"] = self.current_lr
-        if self.current_momentum is not None:
-            config["current_momentum"] = self.current_momentum
+        momentum = self.current_momentum
+        if momentum is not None:
+            config["current_momentum"] = momentum
         if self._state is not None and self._state.start_value:
             config["cycle_start"] = self._state.start_value
         return config

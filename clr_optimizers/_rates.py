@@ -10,13 +10,11 @@ from typing import Any
 
 import keras
 import numpy as np
-from keras import ops
 
 from clr_optimizers._optimizer import CyclicalOptimizer
 from clr_optimizers._policies import check_floor_derivable, parse
-from clr_optimizers._policies._base import as_step, schedule_rates
+from clr_optimizers._policies._base import as_step, host_values, schedule_rates
 from clr_optimizers._state import ScheduleState
-from clr_optimizers._types import Tensor
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
 
@@ -28,11 +26,6 @@ class Source:
     label: str
     rates: Callable[[np.ndarray], np.ndarray]
     momentums: Callable[[np.ndarray], np.ndarray] | None = None
-
-
-def _numpy(values: Tensor, steps: np.ndarray) -> np.ndarray:
-    values = np.asarray(ops.convert_to_numpy(values), dtype=np.float64)
-    return np.broadcast_to(values, np.shape(steps)).copy()
 
 
 def policy_source(
@@ -55,11 +48,11 @@ def policy_source(
     peak = policy.max_lr
 
     def rates(steps: np.ndarray) -> np.ndarray:
-        return _numpy(policy(as_step(steps), floor, peak)[0], steps)
+        return host_values(policy(as_step(steps), floor, peak)[0], steps)
 
     def momentums(steps: np.ndarray) -> np.ndarray:
         weight = policy(as_step(steps), floor, peak)[1]
-        return _numpy(policy.momentum_of(weight), steps)
+        return host_values(policy.momentum_of(weight), steps)
 
     return Source(
         policy.label(), rates, momentums if policy.momentum is not None else None

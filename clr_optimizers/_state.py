@@ -34,8 +34,13 @@ from clr_optimizers._policies import (
     parse,
     replaced_by,
 )
-from clr_optimizers._policies._base import as_step
+from clr_optimizers._policies._base import as_step, host_values
 from clr_optimizers._types import Tensor
+
+NO_CYCLE = (
+    "`restart` needs a schedule: the optimizer was made without `clr`, so it "
+    "has no cycle to restart."
+)
 
 
 class Bounds(NamedTuple):
@@ -146,13 +151,13 @@ class ScheduleState:
 
     def rates(self, counts: Any) -> np.ndarray:
         """The rates of the updates that follow `counts`, as float64."""
-        return _numpy(self.at(counts)[0], counts)
+        return host_values(self.at(counts)[0], counts)
 
     def momentums(self, counts: Any) -> np.ndarray:
         """The cycled momentums of the updates that follow `counts`."""
         weight = self.at(counts)[1]
         assert weight is not None, "the momentum does not cycle"
-        return _numpy(self.momentum_of(weight), counts)
+        return host_values(self.momentum_of(weight), counts)
 
     # The record of the bounds, for rates of past updates.
 
@@ -185,8 +190,7 @@ class ScheduleState:
         for index in np.unique(which):
             noted = history[index]
             mask = which == index
-            step = np.maximum(counts[mask] - noted.start, 0)
-            step = ops.convert_to_tensor(step, dtype=self.counter_dtype)
+            step = as_step(counts[mask] - noted.start)  # negative: 0
             rate, weight = noted.policy(step, noted.floor, noted.peak)
             rates[mask] = ops.convert_to_numpy(rate)
             if momentums is not None:  # in float32, as the step computes it
@@ -233,10 +237,7 @@ class ScheduleState:
         """The bounds and the policy that a restart with these arguments
         sets, checked; nothing changes."""
         if self.peak is None:
-            raise ValueError(
-                "`restart` needs a schedule: the optimizer was made without "
-                "`clr`, so it has no cycle to restart."
-            )
+            raise ValueError(NO_CYCLE)
         floor = shortest_float(self.floor)
         if learning_rate is not None:
             floor = check_number(
@@ -331,8 +332,3 @@ class ScheduleState:
         if used != np.float32(config["max_lr"]):
             config = self.policy.to_clr(shortest_float(used))  # every bound
         return config
-
-
-def _numpy(values: Tensor, counts: Any) -> np.ndarray:
-    values = np.asarray(ops.convert_to_numpy(values), dtype=np.float64)
-    return np.broadcast_to(values, np.shape(counts)).copy()

@@ -65,23 +65,17 @@ COMMON = (
         "(`momentum`, or `beta_1` in the Adam family) opposite to the rate.",
     ),
 )
-# Every key of a `clr` dict, each declared once.
-DECLARED: dict[str, Key] = {
-    key.name: key
-    for key in (*COMMON, *warmup.KEYS, *(k for f in FAMILIES for k in f.keys))
-}
-KEYS = tuple(DECLARED)
+# Every declaration of a `clr` key (a family may share a name with another,
+# as `gamma`), and every key's name.
+DECLARED = (*COMMON, *warmup.KEYS, *(key for f in FAMILIES for key in f.keys))
+KEYS = tuple(dict.fromkeys(key.name for key in DECLARED))
 
 
 def replaced_by(key: str) -> tuple[str, ...]:
     """The keys that giving `key` replaces in an existing configuration (in
     any family that declares it)."""
-    declared = [k for f in (*FAMILIES, Policy) for k in _keys(f) if k.name == key]
-    return tuple(dict.fromkeys(other for k in declared for other in k.replaces))
-
-
-def _keys(family: type[Policy]) -> tuple[Key, ...]:
-    return (*COMMON, *warmup.KEYS) if family is Policy else family.keys
+    replaced = (other for k in DECLARED if k.name == key for other in k.replaces)
+    return tuple(dict.fromkeys(replaced))
 
 
 def family_of(clr: Mapping[str, Any]) -> type[Policy]:

@@ -188,6 +188,13 @@ def as_step(step: Any) -> Tensor:
     return ops.maximum(step, 0)
 
 
+def host_values(values: Tensor, counts: Any) -> np.ndarray:
+    """Values computed for `counts` (a number or an array) as a float64 array
+    of their shape (a value that does not depend on the count, repeated)."""
+    values = np.asarray(ops.convert_to_numpy(values), dtype=np.float64)
+    return np.broadcast_to(values, np.shape(counts)).copy()
+
+
 def schedule_rates(
     schedule: Callable[[Tensor], Tensor], steps: np.ndarray
 ) -> np.ndarray:
