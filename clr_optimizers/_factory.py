@@ -37,7 +37,9 @@ def cyclical(
         package: The prefix of its registered name.
 
     On the PyTorch backend, a stock optimizer that Keras runs with a fused
-    update rule keeps that rule.
+    update rule keeps that rule: Keras's, or where Keras's would read the
+    rate or a cycled momentum back to the host, the same rule restated to
+    take them as tensors.
 
     Example:
 
@@ -92,10 +94,22 @@ def cyclical(
                 "__module__": module,
                 "__qualname__": name,
                 "__init__": _init_showing(optimizer_class, name, module),
+                "_tensor_rule": _tensor_rule(base),
             },
         )
         _CLASSES[key] = keras.saving.register_keras_serializable(package=package)(cls)
     return _CLASSES[key]
+
+
+def _tensor_rule(base: type) -> Any:
+    """On PyTorch, the restatement of `base`'s fused update rule that takes
+    the rate and a cycled momentum as tensors, where Keras's reads them on
+    the host (`_torch_rules`); else `None`, and the class keeps `base`'s."""
+    if keras.backend.backend() != "torch":
+        return None
+    from clr_optimizers import _torch_rules  # imports torch
+
+    return _torch_rules.RULES.get(base)
 
 
 def _class_doc(path: str, name: str) -> str:

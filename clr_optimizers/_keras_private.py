@@ -35,7 +35,8 @@ HOOKS: dict[str, tuple[tuple[str, ...], str]] = {
     "_backend_update_step": (
         ("grads", "trainable_variables", "learning_rate"),
         "CyclicalOptimizer._backend_update_step: puts the cycled momentum in "
-        "the place of the stock attribute while the stock rule runs",
+        "the place of the stock attribute while the stock rule runs (on "
+        "PyTorch, _torch_rules' restatement of it where there is one)",
     ),
     "_track_variable": (
         ("variable",),
@@ -54,6 +55,10 @@ ATTRIBUTES: dict[str, str] = {
     "_learning_rate": (
         "the stock rate: a variable (the floor of the cycle, rescaled by an "
         "assignment), a LearningRateSchedule or a callable"
+    ),
+    "_get_variable_index": (
+        "the method that finds a trainable variable's slot variables: the "
+        "PyTorch rules of _torch_rules read each slot as Keras's rules do"
     ),
     "_variables": (
         "the tracked optimizer variables, in saving order: CyclicalOptimizer "

@@ -99,7 +99,8 @@ def swapped(
     stock = getattr(optimizer, name)
     object.__setattr__(optimizer, name, variable)
     try:
-        yield
+        with variable.holding(value):
+            yield
     finally:
         object.__setattr__(optimizer, name, stock)
 
@@ -117,6 +118,35 @@ class CycledValue(keras.Variable):
     def __init__(self, *args: Any, largest: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._largest = largest
+        self._held: Any = None
+        self._complements: dict[float, Any] = {}
+
+    @contextlib.contextmanager
+    def holding(self, value: Any) -> Iterator[None]:
+        """Within the block, reads give `value` (what was just assigned)
+        without reading the variable, and `c - self` for a number `c` is
+        computed once: the stock rules read the momentum, and the Adam family
+        computes `1 - beta_1`, once per model variable, which would otherwise
+        add operations in proportion to the model."""
+        self._held, self._complements = value, {}
+        try:
+            yield
+        finally:
+            self._held, self._complements = None, {}
+
+    @property
+    def value(self) -> Any:
+        if self._held is not None:
+            return self._maybe_autocast(self._held)
+        return super().value
+
+    def __rsub__(self, other: Any) -> Any:
+        if self._held is None or not isinstance(other, numbers.Real):
+            return super().__rsub__(other)
+        key = float(other)
+        if key not in self._complements:
+            self._complements[key] = super().__rsub__(other)
+        return self._complements[key]
 
     def _compare(
         self,

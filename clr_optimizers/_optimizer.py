@@ -1,7 +1,8 @@
 """`CyclicalOptimizer`: what turns a Keras optimizer class into a CLR one.
 
 The mixin goes before a stock Keras optimizer class in the bases and leaves
-the update rule alone. Inside the compiled step Keras reads the rate through
+the update rule alone (on PyTorch, it may run the rule as `_torch_rules`
+restates it). Inside the compiled step Keras reads the rate through
 the `learning_rate` property (and `_get_current_learning_rate()`); the mixin
 answers with the rate its schedule computes from the optimizer's own counter,
 once per update. It keeps what talks to Keras: construction (`_arguments`),
@@ -51,6 +52,10 @@ class CyclicalOptimizer(_OptimizerBase):
     _pending_values: _layouts.Saved | None
     _step_values: tuple[Tensor, Tensor | None] | None
     _traced: bool
+    # On PyTorch, `cyclical()` sets this to the restatement of the base
+    # class's fused rule that reads nothing on the host (`_torch_rules`),
+    # where Keras's does; it then runs instead of Keras's.
+    _tensor_rule: Any = None
 
     def __init__(
         self,
@@ -168,6 +173,8 @@ class CyclicalOptimizer(_OptimizerBase):
         momentum = None if self._step_values is None else self._step_values[1]
         name, variable = self._momentum_argument, self._momentum_variable
         with _momentum.swapped(self, name, variable, momentum):
+            if self._tensor_rule is not None:
+                return self._tensor_rule(grads, trainable_variables, learning_rate)
             return super()._backend_update_step(
                 grads, trainable_variables, learning_rate
             )

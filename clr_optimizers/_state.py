@@ -10,8 +10,8 @@ owns one and talks to Keras; the monitor, the plots, `RestartCycle` and
 loading read the schedule only through it.
 
 The restart point is a variable from construction: the step always computes
-`count - start`, one subtraction, so a restart takes effect in a compiled
-step at once, without a rebuild.
+`max(count - start, 0)`, two operations, so a restart takes effect in a
+compiled step at once, without a rebuild.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from clr_optimizers._policies import (
     parse,
     replaced_by,
 )
-from clr_optimizers._policies._base import as_step, host_values
+from clr_optimizers._policies._base import as_step, count_like, host_values
 from clr_optimizers._types import Tensor
 
 NO_CYCLE = (
@@ -133,9 +133,12 @@ class ScheduleState:
 
     def __call__(self, count: Tensor) -> tuple[Tensor, Tensor | None]:
         """The rate of the update that follows `count` applied updates (an
-        integer tensor, at least the restart point), and the weight of a
-        cycled momentum (`None` when it does not cycle)."""
-        step = count if self.start is None else count - self.start
+        integer tensor; a count before the restart point is read as the
+        restart point), and the weight of a cycled momentum (`None` when it
+        does not cycle)."""
+        step = count
+        if self.start is not None:  # a count before it is read as it
+            step = ops.maximum(count - self.start, count_like(count, 0))
         rate, weight = self.policy(step, self.floor, self.peak)
         return rate, (weight if self.cycled_momentum else None)
 

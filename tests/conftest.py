@@ -1,8 +1,10 @@
 """Shared references for the tests: the schedule formulas restated in NumPy."""
 
+import importlib.util
 import math
 import os
 from fractions import Fraction
+from pathlib import Path
 
 if os.environ.get("KERAS_BACKEND") == "torch":
     # PyTorch's CPU threads spin while they wait: with a thread pool in each
@@ -87,6 +89,15 @@ def reference_rate(
 
 def reference_rates(steps, **kwargs):
     return np.array([reference_rate(int(n), **kwargs) for n in steps])
+
+
+def benchmark_script(name):
+    """A script of `benchmarks/` as a module, for its counting helpers."""
+    path = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def train_variables(seed=0):

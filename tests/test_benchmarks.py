@@ -27,21 +27,98 @@ def run(script, *args):
 def test_overhead_quick(tmp_path):
     path = tmp_path / "overhead.json"
     stdout = run("overhead.py", "--json", str(path))
-    assert "clr/stock" in stdout
+    assert "the median of the per-round ratios" in stdout
     result = json.loads(path.read_text())
     modes = {row["mode"] for row in result["keras_results"]}
-    expected = {"graph", "jit_compile", "steps_per_execution=32"}
-    contenders = {"clr", "clr_momentum", "callback", "keras_schedule", "monitor"}
-    if BACKEND == "torch":  # one step per execution only; the fused-rule check
-        expected.discard("steps_per_execution=32")
+    expected = {
+        "tensorflow": {"graph", "jit_compile", "steps_per_execution=32"},
+        "jax": {"jit_compile", "steps_per_execution=32"},  # jit_compile=False is eager
+        "torch": {"eager", "jit_compile"},  # one step per execution only
+    }[BACKEND]
+    contenders = {
+        "stock_copy",
+        "clr",
+        "clr_momentum",
+        "callback",
+        "keras_schedule",
+        "monitor",
+    }
+    if BACKEND == "torch":  # the fused-rule check
         contenders.add("clr_unfused")
     assert modes == expected
     assert result["backend"] == BACKEND
+    assert result["device"] == "cpu"
+    assert result["versions"][BACKEND]
+    assert result["machine"]["cpu"]
+    assert result["machine"]["cores"] >= 1
+    commit = result["commit"]
+    assert commit is None or len(commit.removesuffix("+changes")) == 40
+    # One thread per framework, and one core: CPU time over wall time is at
+    # most 1, the timer's resolution aside.
+    if BACKEND in ("tensorflow", "torch"):
+        assert result["threads"][BACKEND] == {"intra_op": 1, "inter_op": 1}
+    else:
+        assert (
+            "--xla_cpu_multi_thread_eigen=false"
+            in result["threads"]["jax"]["xla_flags"]
+        )
+    assert 0 < result["measured_parallelism"] <= 1.05
     for row in result["keras_results"]:
         # max_lr and the restart point, whatever the model
         assert row["extra_optimizer_variables"] == 2
-        assert set(row["over_stock"]) == contenders
-        assert all(ratio > 0 for ratio in row["over_stock"].values())
+        assert row["rounds"] == 3
+        assert row["stock_ms_per_step"] > 0
+        assert set(row["contenders"]) == contenders
+        assert set(row["block_times"]) == {"stock", *contenders}
+        assert all(len(times) == 3 for times in row["block_times"].values())
+        for found in row["contenders"].values():
+            assert 0 < found["low"] <= found["ratio"] <= found["high"]
+            verdict = "no measurable difference"
+            if found["low"] > 1:
+                verdict = "slower"
+            elif found["high"] < 1:
+                verdict = "faster"
+            assert found["verdict"] == verdict
+        if BACKEND == "torch" and row["mode"] == "eager":
+            assert set(row["host_syncs"]) == {"stock", "clr"}
+            assert row["host_syncs"]["clr"]["per_step"] >= 0
+    assert result["torch"]["rounds"] == 3
+
+
+def cuda_visible():
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_physical_devices("GPU"))
+    if BACKEND == "jax":
+        import jax
+
+        return any(device.platform == "gpu" for device in jax.devices())
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.slow
+def test_overhead_cuda_without_a_device(tmp_path):
+    """Asking for a GPU the backend does not see ends with one line saying so
+    and how to run on the CPU, before anything is timed or written."""
+    if cuda_visible():
+        pytest.skip("a CUDA device is visible")
+    path = tmp_path / "overhead.json"
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "overhead.py"), "--device", "cuda"]
+        + ["--json", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode != 0
+    assert out.stderr.splitlines()[-1] == (
+        f"overhead.py: no CUDA device is visible to {BACKEND}; run with "
+        "--device cpu (the default) to measure on the CPU."
+    )
+    assert not path.exists()
 
 
 RULES = ("min_loss", "steepest", "valley", "minimum")

@@ -5,6 +5,7 @@ equals PyTorch's OneCycleLR update by update and inside `model.fit`."""
 import keras
 import numpy as np
 import pytest
+import torch
 from conftest import torch_schedule
 from keras import ops
 from policy_references import (
@@ -129,6 +130,43 @@ def test_very_short_phases_and_long_plans_stay_within_bounds():
     # A plan longer than a 32-bit counter holds.
     opt = SGD(clr={**ONE, "total_steps": 2**31 + 1, "pct_start": 0.5})
     assert opt.learning_rates(2)[0] == pytest.approx(0.1 / 25)
+
+
+def test_the_peak_is_max_lr_exactly():
+    # low + (high - low) rounds one float32 step past high for about one
+    # pair in fifty: the rate is held at the phase's high end.
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        peak = float(np.float32(rng.uniform(0.001, 1.0)))
+        div_factor = float(rng.integers(2, 50))
+        opt = SGD(
+            clr={**ONE, "max_lr": peak, "div_factor": div_factor, "total_steps": 100}
+        )
+        rates = np.float32(opt.learning_rates(100))
+        assert rates.max() == np.float32(peak), (peak, div_factor)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"total_steps": 5, "pct_start": 0.99999998},
+        {"total_steps": 7, "pct_start": 0.5714285571, "three_phase": True},
+    ],
+)
+def test_a_phase_ending_just_below_a_whole_count_matches_pytorch(kwargs):
+    # The phase's end rounds up to the count in float32; the count still
+    # belongs to the next phase, as in PyTorch.
+    clr = {"mode": "one_cycle", "max_lr": 0.1, "anneal_strategy": "linear", **kwargs}
+    expected, _ = torch_schedule(
+        lambda o: torch.optim.lr_scheduler.OneCycleLR(
+            o, max_lr=0.1, anneal_strategy="linear", cycle_momentum=False, **kwargs
+        ),
+        kwargs["total_steps"],
+    )
+    opt = SGD(clr=clr)
+    np.testing.assert_allclose(
+        opt.learning_rates(kwargs["total_steps"]), expected, rtol=RTOL
+    )
 
 
 # One cycle by epochs.

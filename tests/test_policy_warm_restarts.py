@@ -272,3 +272,20 @@ def test_warm_restarts_at_large_counts(clr):
     opt = SGD(learning_rate=FLOOR, clr={"mode": "warm_restarts", "max_lr": PEAK, **clr})
     opt.iterations.assign(steps[1] + 1)
     assert opt.current_lr == pytest.approx(got[1], rel=1e-6)
+
+
+def test_many_counts_at_once_are_read_in_chunks_with_the_same_rates(monkeypatch):
+    # On the host, many counts are compared with the periods' bounds a chunk
+    # at a time, to bound the memory: the rates do not depend on the chunks.
+    from clr_optimizers._policies import warm_restarts
+
+    clr = {"mode": "warm_restarts", "max_lr": 0.1, "period": 3, "period_mult": 1.5}
+    opt = SGD(learning_rate=0.01, clr=clr, momentum=0.9)
+    whole = opt.learning_rates(700)
+    monkeypatch.setattr(warm_restarts, "_MOST_COMPARED", 7 * 64)
+    np.testing.assert_array_equal(opt.learning_rates(700), whole)
+    counts = np.array([[5, 17], [40, 2**20]])
+    np.testing.assert_array_equal(
+        opt.schedule_state.rates(counts),
+        opt.schedule_state.rates(counts.ravel()).reshape(2, 2),
+    )

@@ -333,6 +333,27 @@ def test_warmup_matches_numpy_with_no_jump_at_its_end(policy, steps, factor):
     )
 
 
+@pytest.mark.parametrize("factor", [0.0, 0.1, 0.3, 0.7, 1 / 3, 0.999])
+def test_after_the_warmup_the_rates_are_the_policys_own_exactly(factor):
+    # The warmup evaluates the policy once, at its own count, and scales it
+    # by a ramp that ends at exactly 1.
+    clr = {"max_lr": PEAK, "mode": "one_cycle", "total_steps": 60, "momentum": MOMENTUM}
+    plain = SGD(learning_rate=FLOOR, clr=clr)
+    warmed = SGD(
+        learning_rate=FLOOR, clr={**clr, "warmup_steps": 9, "warmup_factor": factor}
+    )
+    np.testing.assert_array_equal(rates_of(warmed, 70)[9:], rates_of(plain, 61))
+    np.testing.assert_array_equal(momenta_of(warmed, 70)[9:], momenta_of(plain, 61))
+
+
+def test_the_ramp_ends_at_exactly_one_for_every_factor():
+    # f + (1 - f), each rounded to float32 as the step rounds them, is 1.
+    rng = np.random.default_rng(0)
+    factors = np.concatenate([np.linspace(0, 1, 100_001), rng.random(100_000)])
+    ends = np.float32(factors) + np.float32(1.0 - factors)
+    np.testing.assert_array_equal(ends, np.float32(1))
+
+
 def test_a_warmup_factor_of_one_holds_the_first_rate():
     # PyTorch's LinearLR accepts start_factor = 1: a constant rate for
     # total_iters updates.

@@ -511,3 +511,25 @@ def test_restart_cycle_checks_its_arguments_when_training_starts():
     decaying = compiled(SGD(learning_rate=0.01, decay=0.1))
     with pytest.raises(TypeError, match="RestartCycle"):
         decaying.fit(x, y, epochs=1, verbose=0, callbacks=[RestartCycle(1)])
+
+
+@pytest.mark.parametrize(
+    "clr",
+    [
+        {"max_lr": 0.1, "step_size": 4},
+        {"mode": "warm_restarts", "max_lr": 0.1, "period": 4, "period_mult": 2},
+    ],
+    ids=["triangular", "warm_restarts"],
+)
+def test_a_count_before_the_restart_point_is_read_as_the_restart_point(clr):
+    # The counter set back below the restart point (by hand): the step
+    # reads the restart point's rate, as the host does, not a rate from a
+    # negative count.
+    opt = SGD(learning_rate=0.01, clr=clr)
+    opt.build([keras.Variable(np.zeros(2, "float32"))])
+    opt.iterations.assign(10)
+    opt.restart()
+    opt.iterations.assign(7)
+    state = opt.schedule_state
+    rate = float(keras.ops.convert_to_numpy(state(opt.iterations)[0]))
+    assert rate == state.rates(np.array([7]))[0] == state.rates(np.array([10]))[0]

@@ -145,6 +145,45 @@ class Policy:
         return ops.clip(highest - (highest - lowest) * weight, lowest, highest)
 
 
+def count_like(step: Tensor, value: int) -> Any:
+    """`value` in the dtype of the counts `step`, so that comparing it with
+    them casts nothing in the step (a Python int would be cast on
+    TensorFlow): a NumPy number, a constant of the compiled step; on
+    PyTorch a tensor, as `torch.compile` does not trace NumPy values."""
+    if backend.backend() == "torch":
+        return ops.convert_to_tensor(value, dtype=step.dtype)
+    return np.asarray(value, dtype=backend.standardize_dtype(step.dtype))
+
+
+def quotient(count: Any, divisor: int) -> Any:
+    """`count // divisor` for a count `>= 0` and an integer divisor `> 0`."""
+    if backend.backend() == "jax" and ops.is_tensor(count):
+        # JAX's `//` also corrects for negative operands (about ten
+        # operations); for these the truncating division is the same.
+        from jax import lax
+
+        return lax.div(count, ops.convert_to_tensor(divisor, count.dtype))
+    return count // divisor
+
+
+def remainder(count: Any, divisor: int) -> Any:
+    """`count % divisor` for a count `>= 0` and an integer divisor `> 0`."""
+    if backend.backend() == "jax" and ops.is_tensor(count):
+        from jax import lax  # as in `quotient`
+
+        return lax.rem(count, ops.convert_to_tensor(divisor, count.dtype))
+    return count % divisor
+
+
+def selects_one(step: Tensor) -> bool:
+    """Whether a policy made of parts (the pieces of a chain) can evaluate
+    only the part that applies at `step`, with a conditional: for a single
+    count in a compiled step, where a conditional runs one branch, on
+    TensorFlow and JAX. Many counts at once (on the host) need every part;
+    so does PyTorch, where choosing a branch reads the count on the host."""
+    return len(step.shape) == 0 and backend.backend() != "torch"
+
+
 def decayed(step: Tensor, floor: Tensor, decay: float) -> Tensor:
     """`floor / (1 + decay * step)`: time-based decay, before any cycle."""
     floor = ops.cast(floor, "float32")

@@ -18,6 +18,7 @@ momentum (the chain's `momentum`) follows each piece's weight.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,7 +26,14 @@ import numpy as np
 from keras import ops
 
 from clr_optimizers._checks import MAX_STEP_SIZE, check_int, check_number, int_max
-from clr_optimizers._policies._base import REQUIRED, Given, Key, Policy
+from clr_optimizers._policies._base import (
+    REQUIRED,
+    Given,
+    Key,
+    Policy,
+    count_like,
+    selects_one,
+)
 from clr_optimizers._types import Tensor
 
 
@@ -171,20 +179,30 @@ class Chain(Policy):
         if np.float32(self.max_lr) > 0:
             scale = ops.cast(peak, "float32") / np.float32(self.max_lr)
         limit = int_max(step.dtype)
-        rate = weight = None
-        for piece, piece_floor, piece_peak, start in zip(
-            self.pieces, self.floors, self.peaks, (0, *self.boundaries)
-        ):
-            if start > limit:  # the counter never gets there
-                break
-            own = ops.maximum(step - start, 0) if start else step
+        starts = [start for start in (0, *self.boundaries) if start <= limit]
+
+        def piece(index: int, own: Tensor) -> tuple[Tensor, Tensor]:
+            """The rate and the weight of piece `index` after `own` of its
+            updates."""
+            policy = self.pieces[index]
+            return policy(own, self.floors[index] * scale, self.peaks[index] * scale)
+
+        if len(starts) > 1 and selects_one(step):
+            # Only the piece that applies is evaluated.
+            index = ops.cast(step >= starts[1], "int32")
+            for start in starts[2:]:
+                index = index + ops.cast(step >= start, "int32")
+            branches = [functools.partial(piece, 0, step)] + [
+                functools.partial(piece, i, step - start)
+                for i, start in enumerate(starts[1:], 1)
+            ]
+            rate, weight = ops.switch(index, branches)
+            return rate, weight
+        rate, weight = piece(0, step)
+        for index, start in enumerate(starts[1:], 1):
             piece_rate, piece_weight = piece(
-                own, piece_floor * scale, piece_peak * scale
+                index, ops.maximum(step - start, count_like(step, 0))
             )
-            if rate is None:
-                rate, weight = piece_rate, piece_weight
-            else:
-                rate = ops.where(step >= start, piece_rate, rate)
-                weight = ops.where(step >= start, piece_weight, weight)
-        assert rate is not None and weight is not None
+            rate = ops.where(step >= start, piece_rate, rate)
+            weight = ops.where(step >= start, piece_weight, weight)
         return rate, weight

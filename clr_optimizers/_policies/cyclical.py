@@ -49,7 +49,15 @@ from clr_optimizers._checks import (
     int_max,
 )
 from clr_optimizers._policies import _scale_fn
-from clr_optimizers._policies._base import REQUIRED, Given, Key, Policy, decayed
+from clr_optimizers._policies._base import (
+    REQUIRED,
+    Given,
+    Key,
+    Policy,
+    decayed,
+    quotient,
+    remainder,
+)
 from clr_optimizers._types import Tensor
 
 MODES = ("triangular", "triangular2", "exp_range", "modified_triangular2")
@@ -351,7 +359,7 @@ class Cyclical(Policy):
         cycles = ops.cast(q, "float32") * float(b) + ops.cast(carry, "float32")
         if self.restart_every is not None:
             k = self.restart_every
-            cycles_in_run = ((q % k) * (b % k) + carry) % k
+            cycles_in_run = remainder(remainder(q, k) * (b % k) + carry, k)
             cycles = ops.cast(cycles_in_run, "float32")
             # Updates since the last restart.
             step_in_run = (cycles * float(period) + ops.cast(u, "float32")) / float(b)
@@ -430,17 +438,19 @@ def cycle_position(
     `with_cycles`), and the position `0 <= u < period` in the current cycle.
     No intermediate value exceeds `int_max`.
 
-    Python operators rather than `keras.ops` calls: the same on every backend,
-    and much cheaper per call where each operation runs eagerly (PyTorch).
+    Python operators (and `quotient` and `remainder`) rather than `keras.ops`
+    calls: much cheaper per call where each operation runs eagerly (PyTorch).
     """
     # b cycles span exactly `period` updates.
     if period > int_max:  # every count the counter can hold is in the first
         q, offset = 0, step  # type: Tensor, Tensor
     else:
-        q, offset = (step // period if with_cycles else None), step % period
+        q = quotient(step, period) if with_cycles else None
+        offset = remainder(step, period)
     if b == 1:
         return (q, 0), offset
     # offset * b < period * b, within int_max by the choice of `b` in
     # `step_fractions`.
     scaled = offset * b
-    return (q, scaled // period if with_cycles else None), scaled % period
+    cycles = quotient(scaled, period) if with_cycles else None
+    return (q, cycles), remainder(scaled, period)

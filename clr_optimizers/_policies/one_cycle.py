@@ -33,6 +33,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from keras import ops
 
 from clr_optimizers._checks import (
@@ -44,7 +45,7 @@ from clr_optimizers._checks import (
     check_number,
     int_max,
 )
-from clr_optimizers._policies._base import REQUIRED, Given, Key, Policy
+from clr_optimizers._policies._base import REQUIRED, Given, Key, Policy, count_like
 from clr_optimizers._types import Tensor
 
 ANNEAL_STRATEGIES = ("cos", "linear")
@@ -246,50 +247,66 @@ class OneCycle(Policy):
     ) -> tuple[Tensor, Tensor]:
         last = self.total_steps - 1
         if last <= int_max(step.dtype):
-            step = ops.minimum(step, last)
+            step = ops.minimum(step, count_like(step, last))
         n = ops.cast(step, "float32")
         peak = ops.cast(peak, "float32")
         start = ops.cast(floor, "float32")
         final = start / self.final_div_factor
+        # Only the phase that applies is evaluated: its constants and bounds
+        # are selected first. Each phase is (its first count, its last, its
+        # low rate, its high rate, whether it rises).
         warm_up_end = self.pct_start * self.total_steps - 1
-        # (last update of the phase, rate from, rate to, weight from, weight to)
+        middle = 2 * warm_up_end
         if self.three_phase:
             phases = [
-                (warm_up_end, start, peak, 0.0, 1.0),
-                (2 * warm_up_end, peak, start, 1.0, 0.0),
-                (last, start, final, 0.0, 0.0),
+                (0.0, warm_up_end, start, peak, True),
+                (warm_up_end, middle, start, peak, False),
+                (middle, last, final, start, False),
             ]
         else:
             phases = [
-                (warm_up_end, start, peak, 0.0, 1.0),
-                (last, peak, final, 1.0, 0.0),
+                (0.0, warm_up_end, start, peak, True),
+                (warm_up_end, last, final, peak, False),
             ]
-
-        rate = weight = None
-        begin = 0.0
-        for end, rate_from, rate_to, weight_from, weight_to in phases:
-            end = float(end)  # a Python int past 32 bits would not convert
-            # The shares of the phase done and left, each computed directly so
-            # that the rate near either end keeps its relative precision.
-            length = 1.0 / (end - begin)
-            # Clipped: rounding the phase's ends to float32 could take a very
-            # short phase's shares a little past [0, 1].
-            done = ops.clip((n - begin) * length, 0.0, 1.0)
-            left = ops.clip((end - n) * length, 0.0, 1.0)
-            if self.anneal_strategy == "cos":  # (1 -+ cos(pi done)) / 2
-                done = ops.square(ops.sin((0.5 * math.pi) * done))
-                left = ops.square(ops.sin((0.5 * math.pi) * left))
-            # The two shares sum to 1 up to rounding, which for a phase shorter
-            # than float32 resolves at its update count is not negligible: make
-            # them sum to 1, so that the rate stays between the phase's ends.
-            whole = done + left
-            done, left = done / whole, left / whole
-            phase_rate = rate_from * left + rate_to * done
-            phase_weight = weight_from * left + weight_to * done
-            if rate is None:
-                rate, weight = phase_rate, phase_weight
-            else:
-                rate = ops.where(n > begin, phase_rate, rate)
-                weight = ops.where(n > begin, phase_weight, weight)
-            begin = end
+        # The share `w` of the way from the low rate to the high one is
+        # `(n - origin) / length`, measured from the phase's low end: from
+        # its first count while it rises, from its last (with the length
+        # negative) while it falls. Computed directly, so that a rate near
+        # the low end keeps its relative precision; a correctly rounded
+        # quotient of |n - origin| <= |length| is at most 1. A phase applies
+        # after its first count, compared in integers: a first count just
+        # below a whole number, which float32 would round up to it, does not
+        # take that number's update into the phase before.
+        selected: list[Any] = []
+        in_third = None
+        for index, (first, last_count, low, high, rises) in enumerate(phases):
+            # The ends in float32, as the counts are; the length as float32
+            # subtracts them.
+            first32, last32 = np.float32(first), np.float32(last_count)
+            # A phase that float32 cannot resolve (its ends round to the
+            # same count) holds only that count, at its low end if it falls.
+            span = np.float32(last32 - first32) or np.float32(1)
+            values = [first32 if rises else last32, span if rises else -span]
+            values += [low, high]
+            if not selected:
+                selected = values
+                continue
+            if math.floor(first) >= int_max(step.dtype):
+                break  # the counter never gets there
+            later = ops.greater(step, count_like(step, math.floor(first)))
+            selected = [
+                old if new is old else ops.where(later, new, old)
+                for new, old in zip(values, selected, strict=True)
+            ]
+            if index == 2:
+                in_third = later
+        origin, length, low, high = selected
+        share = (n - origin) / length
+        if self.anneal_strategy == "cos":  # (1 - cos(pi w)) / 2, exact at 0
+            share = ops.square(ops.sin((0.5 * math.pi) * share))
+        # Rounding can take `low + (high - low)` one float32 step past `high`.
+        rate = ops.minimum(low + (high - low) * share, high)
+        # A cycled momentum's weight, 0 at the start rate and 1 at the peak,
+        # is the share in the first two phases and 0 in the third.
+        weight = share if in_third is None else ops.where(in_third, 0.0, share)
         return rate, weight

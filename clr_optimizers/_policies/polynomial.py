@@ -33,7 +33,15 @@ from clr_optimizers._checks import (
     check_number,
     int_max,
 )
-from clr_optimizers._policies._base import REQUIRED, Given, Key, Policy
+from clr_optimizers._policies._base import (
+    REQUIRED,
+    Given,
+    Key,
+    Policy,
+    count_like,
+    quotient,
+    remainder,
+)
 from clr_optimizers._types import Tensor
 
 
@@ -102,8 +110,10 @@ class Polynomial(Policy):
         elif self.cycle:
             # The span is `m D`, m = max(ceil(n / D), 1); what is left of it,
             # `m D - n`, is D - n % D, or 0 at a multiple of D past 0.
-            into = step % span
-            spans = ops.maximum(step // span + ops.cast(into > 0, step.dtype), 1)
+            into = remainder(step, span)
+            spans = ops.maximum(
+                quotient(step, span) + ops.cast(into > 0, step.dtype), 1
+            )
             # In integers: Python floats would take Keras's floatx.
             at_end = ops.where(
                 step > 0, ops.zeros_like(step), ops.full_like(step, span)
@@ -113,6 +123,8 @@ class Polynomial(Policy):
                 ops.cast(spans, "float32") * float(span)
             )
         else:
-            share = ops.cast(span - ops.minimum(step, span), "float32") / float(span)
+            share = ops.cast(
+                span - ops.minimum(step, count_like(step, span)), "float32"
+            ) / float(span)
         weight = share if self.power == 1 else ops.power(share, self.power)
         return floor + (peak - floor) * weight, weight

@@ -30,7 +30,7 @@ import numpy as np
 from keras import ops
 
 from clr_optimizers._checks import MAX_STEP_SIZE, check_int, check_number, int_max
-from clr_optimizers._policies._base import Given, Key, Policy
+from clr_optimizers._policies._base import Given, Key, Policy, quotient
 from clr_optimizers._policies.cyclical import power_of
 from clr_optimizers._types import Tensor
 
@@ -191,7 +191,7 @@ class Step(Policy):
             if self.drop_every > limit:  # the counter never gets there
                 drops = ops.zeros_like(step)
             else:
-                drops = step // self.drop_every
+                drops = quotient(step, self.drop_every)
         else:
             assert self.drop_at is not None
             drops = ops.zeros_like(step)

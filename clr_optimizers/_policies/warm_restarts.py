@@ -17,8 +17,9 @@ t / T_i)) / 2`.
 
 The period is found exactly, in integers, at every count the counter holds:
 with `period_mult = 1` as the cyclical modes find their cycle; otherwise from
-a table of where each period begins, computed once, which a logarithm
-indexes and two integer comparisons correct.
+a table of where each period begins, computed once: the count is compared
+with every period's first and last count, and the period that holds it
+gives its start and length.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ from clr_optimizers._types import Tensor
 
 # The most periods a table may list within the counter's range.
 MAX_PERIODS = 10_000
+# The most comparisons of counts with periods made at once (many counts on
+# the host are taken in chunks).
+_MOST_COMPARED = 2**22
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,27 +217,46 @@ class WarmRestarts(Policy):
             else:
                 left = ops.cast(rise - u, "float32")
             return index, left / float(rise)
+        periods = len(table.lengths)
+        size = int(np.prod(step.shape))
+        if size * periods > _MOST_COMPARED:  # on the host, many counts at once
+            flat = ops.reshape(step, (-1,))
+            chunk = max(1, _MOST_COMPARED // periods)
+            parts = [
+                self._period_of(flat[i : i + chunk], table)
+                for i in range(0, size, chunk)
+            ]
+            index, left = (
+                ops.reshape(ops.concatenate([p[k] for p in parts]), step.shape)
+                for k in (0, 1)
+            )
+            return index, left
+        return self._period_of(step, table)
+
+    @staticmethod
+    def _period_of(step: Tensor, table: _Table) -> tuple[Tensor, Tensor]:
+        """`position` from the table: the period whose counts hold `step` is
+        found by comparing with every period's first and last count (one
+        comparison each, exact in integers), and its constants are read by
+        summing them where it holds."""
         dtype = step.dtype
-        ends = ops.convert_to_tensor(table.ends.astype(np.int64), dtype=dtype)
-        last = len(table.lengths) - 1
-        # An estimate from the logarithm, at most one period off, corrected
-        # by comparing with the exact ends of the periods around it.
-        scaled = ops.cast(step, "float32") * ((self.period_mult - 1) / self.period)
-        guess = ops.floor(ops.log1p(scaled) / math.log(self.period_mult))
-        index = ops.cast(ops.clip(guess, 0, last), "int32")
-        index = (
-            index
-            - ops.cast(step <= ops.take(ends, index), "int32")
-            + ops.cast(step > ops.take(ends, index + 1), "int32")
-        )
-        index = ops.clip(index, 0, last)
-        whole = ops.convert_to_tensor(table.whole, dtype=dtype)
-        into = ops.cast(step - ops.take(whole, index), "float32") - ops.take(
-            ops.convert_to_tensor(table.part), index
-        )
-        length = ops.take(ops.convert_to_tensor(table.lengths), index)
-        # Exact where the periods are whole numbers of updates.
-        return ops.cast(index, "float32"), ops.clip((length - into) / length, 0.0, 1.0)
+        count = ops.expand_dims(step, -1)
+        after = ops.convert_to_tensor(table.ends[:-1], dtype=dtype)
+        last = ops.convert_to_tensor(table.ends[1:], dtype=dtype)
+        here = ops.logical_and(count > after, count <= last)
+
+        def read(values: np.ndarray, dtype: Any = "float32") -> Tensor:
+            values = ops.convert_to_tensor(values, dtype=dtype)
+            zero = ops.zeros((), dtype=dtype)
+            return ops.sum(ops.where(here, values, zero), axis=-1)
+
+        index = read(np.arange(len(table.lengths)))
+        into = ops.cast(step - read(table.whole, dtype), "float32") - read(table.part)
+        length = read(table.lengths)
+        # Exact where the periods are whole numbers of updates. Within the
+        # period `into` is in [0, length] up to rounding, which the weight's
+        # squared sine tolerates.
+        return index, (length - into) / length
 
     def __call__(
         self, step: Tensor, floor: Tensor, peak: Tensor

@@ -25,7 +25,7 @@ from typing import Any
 from keras import ops
 
 from clr_optimizers._checks import MAX_STEP_SIZE, check_int, check_number, int_max
-from clr_optimizers._policies._base import Key, Policy
+from clr_optimizers._policies._base import Key, Policy, count_like
 from clr_optimizers._types import Tensor
 
 KEYS = (
@@ -107,14 +107,26 @@ class Warmup(Policy):
     def __call__(
         self, step: Tensor, floor: Tensor, peak: Tensor
     ) -> tuple[Tensor, Tensor]:
-        first, first_weight = self.policy(ops.zeros_like(step), floor, peak)
         if self.steps > int_max(step.dtype):  # the counter never leaves it
+            first, weight = self.policy(ops.zeros_like(step), floor, peak)
             done = ops.cast(step, "float32") / float(self.steps)
-            return first * (self.factor + (1.0 - self.factor) * done), first_weight
-        later, weight = self.policy(ops.maximum(step - self.steps, 0), floor, peak)
-        done = ops.cast(ops.minimum(step, self.steps), "float32") / float(self.steps)
-        ramp = first * (self.factor + (1.0 - self.factor) * done)
-        warming = step < self.steps
-        if weight is not None:
-            weight = ops.where(warming, first_weight, weight)
-        return ops.where(warming, ramp, later), weight
+            return first * self._ramp(done), weight
+        # One evaluation of the policy, at its own count: 0 throughout the
+        # warmup, whose rates are its first scaled by the ramp. After the
+        # warmup the ramp is exactly 1 (see `_ramp`), so the rate is the
+        # policy's own.
+        rate, weight = self.policy(
+            ops.maximum(step - self.steps, count_like(step, 0)), floor, peak
+        )
+        done = ops.cast(
+            ops.minimum(step, count_like(step, self.steps)), "float32"
+        ) / float(self.steps)
+        return rate * self._ramp(done), weight
+
+    def _ramp(self, done: Tensor) -> Tensor:
+        """`f + (1 - f) done`, from `f` to 1 as `done` goes from 0 to 1: in
+        float32 exactly 1 at the end, as `f` and `1 - f`, each rounded to
+        float32, sum to exactly 1 (a test checks this over the range)."""
+        if self.factor == 0:
+            return done
+        return self.factor + (1.0 - self.factor) * done
