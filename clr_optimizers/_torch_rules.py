@@ -57,6 +57,14 @@ def _add_scaled_(targets: list[torch.Tensor], tensors: Tensors, scale: Any) -> N
     torch._foreach_addcmul_(targets, tensors, [factor] * len(tensors))
 
 
+def _average_(averages: list[torch.Tensor], values: Tensors, decay: Any) -> None:
+    """`averages = decay * averages + (1 - decay) * values`, in place, as
+    Keras's rules compute their moving averages (a multiplication, then an
+    addition scaled by `1 - decay`)."""
+    torch._foreach_mul_(averages, decay)
+    _add_scaled_(averages, values, 1 - decay)
+
+
 def _slots(self: Any, slots: list[Any], variables: list[Any]) -> list[torch.Tensor]:
     """The value of each variable's slot in `slots`, found as Keras finds it."""
     return [slots[self._get_variable_index(variable)].value for variable in variables]
@@ -92,10 +100,7 @@ def adadelta(
     rho = self.rho
     accumulated_grads = _slots(self, self._accumulated_grads, keras_variables)
     accumulated_delta_vars = _slots(self, self._accumulated_delta_vars, keras_variables)
-    torch._foreach_mul_(accumulated_grads, rho)
-    torch._foreach_add_(
-        accumulated_grads, torch._foreach_mul(grads, grads), alpha=1 - rho
-    )
+    _average_(accumulated_grads, torch._foreach_mul(grads, grads), rho)
 
     def rms(x: Tensors) -> Tensors:
         return torch._foreach_sqrt(torch._foreach_add(x, self.epsilon))
@@ -107,12 +112,7 @@ def adadelta(
         ),
         -1,
     )
-    torch._foreach_mul_(accumulated_delta_vars, rho)
-    torch._foreach_add_(
-        accumulated_delta_vars,
-        torch._foreach_mul(delta_vars, delta_vars),
-        alpha=1 - rho,
-    )
+    _average_(accumulated_delta_vars, torch._foreach_mul(delta_vars, delta_vars), rho)
     _add_scaled_(variables, delta_vars, lr)
 
 
@@ -131,11 +131,9 @@ def adam(
     m_list = _slots(self, self._momentums, keras_variables)
     v_list = _slots(self, self._velocities, keras_variables)
 
-    torch._foreach_mul_(m_list, self.beta_1)
-    _add_scaled_(m_list, grads, 1 - self.beta_1)
+    _average_(m_list, grads, self.beta_1)
 
-    torch._foreach_mul_(v_list, self.beta_2)
-    _add_scaled_(v_list, torch._foreach_mul(grads, grads), 1 - self.beta_2)
+    _average_(v_list, torch._foreach_mul(grads, grads), self.beta_2)
 
     if self.amsgrad:
         v_hat_list = _slots(self, self._velocity_hats, keras_variables)
@@ -165,8 +163,7 @@ def adamax(
     m_list = _slots(self, self._m, keras_variables)
     u_list = _slots(self, self._u, keras_variables)
 
-    torch._foreach_mul_(m_list, self.beta_1)
-    _add_scaled_(m_list, grads, 1 - self.beta_1)
+    _average_(m_list, grads, self.beta_1)
 
     torch._foreach_mul_(u_list, self.beta_2)
     torch._foreach_maximum_(u_list, torch._foreach_abs(grads))
@@ -207,11 +204,9 @@ def nadam(
     m_list = _slots(self, self._momentums, keras_variables)
     v_list = _slots(self, self._velocities, keras_variables)
 
-    torch._foreach_mul_(m_list, self.beta_1)
-    _add_scaled_(m_list, grads, 1 - self.beta_1)
+    _average_(m_list, grads, self.beta_1)
 
-    torch._foreach_mul_(v_list, self.beta_2)
-    _add_scaled_(v_list, torch._foreach_mul(grads, grads), 1 - self.beta_2)
+    _average_(v_list, torch._foreach_mul(grads, grads), self.beta_2)
 
     # Keras divides by `1 - convert_to_numpy(...)`: the same float, on the
     # device (NumPy's `1 - x` of a float32 is float32's, as the tensor's).
