@@ -23,10 +23,12 @@ copies from a device to the host or to NumPy; on TensorFlow and JAX the operatio
 call back into Python (`PyFunc`, `EagerPyFunc`, printing; jaxpr
 `*_callback`), the only way a compiled step reaches the host.
 
-Each row is measured with 4 model variables (the notebook's 15-10-1 model)
-and with 400 (200 dense layers of 8 units), to show that the cost does not
-grow with the model. Keras's own schedules, driving the stock optimizer,
-stand beside the rows for scale.
+Each row is measured with 16 model variables (8 dense layers of 8 units) and
+with 400 (200 such layers), to show that the cost does not grow with the
+model. The rows with groups (`groups=`, discriminative rates) split the
+variables among the groups and the optimizer's own bounds in turn, to show
+that each group adds a constant number of operations. Keras's own
+schedules, driving the stock optimizer, stand beside the rows for scale.
 
 The counts are deterministic for given library versions.
 
@@ -47,7 +49,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 BACKENDS = ("tensorflow", "jax", "torch")
-SIZES = (4, 400)
+SIZES = (16, 400)
 
 PEAK = 0.06
 # name: (optimizer, keyword arguments of the CLR class); the stock baseline
@@ -112,6 +114,20 @@ ROWS: dict[str, tuple[str, dict]] = {
     "triangular + momentum": ("SGD", {"clr": {**TRIANGULAR, **MOMENTUM}}),
     "one_cycle + momentum": ("SGD", {"clr": {**ONE_CYCLE, **MOMENTUM}}),
     "Adam, one_cycle + momentum": ("Adam", {"clr": {**ONE_CYCLE, **MOMENTUM}}),
+    **{
+        f"triangular, {n} group{'s' * (n > 1)} by factor": (
+            "SGD",
+            {"clr": TRIANGULAR, "groups": ("factor", n)},
+        )
+        for n in (1, 2, 8)
+    },
+    **{
+        f"triangular, {n} group{'s' * (n > 1)} with bounds": (
+            "SGD",
+            {"clr": TRIANGULAR, "groups": ("bounds", n)},
+        )
+        for n in (1, 2, 8)
+    },
 }
 # Keras's own schedules, driving stock SGD: name -> (class, arguments).
 KERAS_ROWS: dict[str, tuple[str, dict]] = {
@@ -148,10 +164,30 @@ BOUNDS = {
 
 
 def shapes(size):
-    """The model variables' shapes: the 15-10-1 model, or dense layers of 8."""
-    if size == 4:
-        return [(15, 10), (10,), (10, 1), (1,)]
+    """The model variables' shapes: dense layers of 8 units."""
     return [(8, 8), (8,)] * (size // 2)
+
+
+def names(size):
+    """The model variables' names (and paths): `v0`, `v1`, ..."""
+    return [f"v{i}" for i in range(size)]
+
+
+def groups(kind, count):
+    """`count` groups, each a factor or bounds of its own: variable `i` is in
+    group `i % (count + 1)` (0: the optimizer's own bounds), at any size."""
+    made = []
+    for j in range(1, count + 1):
+        paths = [
+            name for i, name in enumerate(names(max(SIZES))) if i % (count + 1) == j
+        ]
+        rate = (
+            {"factor": 0.5}
+            if kind == "factor"
+            else {"learning_rate": 0.002, "max_lr": 0.02}
+        )
+        made.append({"paths": paths, **rate})
+    return made
 
 
 STOCK_VARIABLE = "Keras SGD, its rate a variable"
@@ -179,6 +215,8 @@ def optimizers():
         stock = dict(STOCK_ARGUMENTS[optimizer])
         if "momentum" in arguments.get("clr", {}):  # then its highest value
             stock.pop("momentum", None)
+        if "groups" in arguments:
+            arguments = {**arguments, "groups": groups(*arguments["groups"])}
         made[name] = lambda o=optimizer, a={**stock, **arguments}: getattr(
             clr_optimizers, o
         )(**a)
@@ -200,7 +238,9 @@ def count_tensorflow(make, size):
     import keras
     import tensorflow as tf
 
-    variables = [keras.Variable(tf.zeros(s)) for s in shapes(size)]
+    variables = [
+        keras.Variable(tf.zeros(s), name=n) for s, n in zip(shapes(size), names(size))
+    ]
     optimizer = make()
     optimizer.build(variables)
 
@@ -254,7 +294,9 @@ def count_jax(make, size):
     import jax.numpy as jnp
     import keras
 
-    variables = [keras.Variable(jnp.zeros(s)) for s in shapes(size)]
+    variables = [
+        keras.Variable(jnp.zeros(s), name=n) for s, n in zip(shapes(size), names(size))
+    ]
     optimizer = make()
     optimizer.build(variables)
     values = [v.value for v in optimizer.variables]
@@ -354,7 +396,10 @@ def count_torch(make, size):
     import keras
     import torch
 
-    variables = [keras.Variable(torch.zeros(s)) for s in shapes(size)]
+    variables = [
+        keras.Variable(torch.zeros(s), name=n)
+        for s, n in zip(shapes(size), names(size))
+    ]
     optimizer = make()
     optimizer.build(variables)
     grads = [torch.zeros(s) for s in shapes(size)]
@@ -494,7 +539,7 @@ def versions():
 
 
 def cell(small, large):
-    """One backend's figures for a row: the operations added (at 4 and at
+    """One backend's figures for a row: the operations added (at 16 and at
     400 model variables, one figure where they agree) and the host syncs."""
     ops = f"{small[0]}" if small[0] == large[0] else f"{small[0]} / {large[0]}"
     syncs = f"{small[1]}" if small[1] == large[1] else f"{small[1]} / {large[1]}"
@@ -517,7 +562,7 @@ def markdown(recorded):
 
 
 def table(results):
-    """The printed table: per row and backend, operations added at 4 and 400
+    """The printed table: per row and backend, operations added at 16 and 400
     model variables, and host syncs added."""
     backends = list(results)
     names = [n for n in results[backends[0]]]
@@ -562,7 +607,7 @@ def main(argv=None):
     fit = measured.get("torch", {}).get("fit")
     print(
         "Added per update over the stock optimizer (stock SGD with momentum 0.9, "
-        "or stock Adam), at 4 and 400 model variables (one figure where they "
+        "or stock Adam), at 16 and 400 model variables (one figure where they "
         "agree):\n"
     )
     print(table(results))

@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from clr_optimizers import schedules
 from clr_optimizers._factory import cyclical
+from clr_optimizers._groups import spread
 from clr_optimizers._monitor import LearningRateMonitor
 from clr_optimizers._optimizer import CyclicalOptimizer
 from clr_optimizers._plots import plot_schedule
@@ -50,4 +51,5 @@ __all__ = [
     "find_lr",
     "plot_schedule",
     "schedules",
+    "spread",
 ]

@@ -1,5 +1,6 @@
 """The constructor arguments of a CLR optimizer: the stock class's, by name,
-plus `clr=`, `lr=` and `decay=`, checked before the stock constructor runs."""
+plus `clr=`, `groups=`, `lr=` and `decay=`, checked before the stock
+constructor runs."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ from typing import Any
 
 import keras
 
-from clr_optimizers import _momentum
+from clr_optimizers import _groups, _momentum
 from clr_optimizers._checks import as_number, check_number
-from clr_optimizers._policies import Policy, parse
+from clr_optimizers._policies import Chain, Policy, parse
 from clr_optimizers._types import Optimizer
 
-EXTRA_ARGUMENTS = ("clr", "lr", "decay")
+EXTRA_ARGUMENTS = ("clr", "groups", "lr", "decay")
 
 
 @dataclasses.dataclass
@@ -27,6 +28,7 @@ class Bound:
     kwargs: dict[str, Any]
     policy: Policy | None
     momentum_argument: str | None
+    groups: tuple[_groups.Group, ...] = ()
 
 
 def parameters(cls: type, skip: type | None = None) -> dict[str, inspect.Parameter]:
@@ -62,7 +64,7 @@ def bind(
     """Checks every argument and returns what the stock constructor receives.
 
     `stock_init` is the `__init__` that follows `mixin` in the MRO, bound to
-    `optimizer`; `extra` holds `clr`, `lr` and `decay`.
+    `optimizer`; `extra` holds `clr`, `groups`, `lr` and `decay`.
     """
     clr, lr, decay = extra["clr"], extra["lr"], extra["decay"]
     class_name = type(optimizer).__name__
@@ -99,9 +101,10 @@ def bind(
     if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule) or (
         callable(learning_rate) and not isinstance(learning_rate, keras.Variable)
     ):
-        if clr is not None or decay:
+        if clr is not None or decay or extra["groups"] is not None:
             raise TypeError(
-                "With `clr` or `decay`, `learning_rate` must be a plain number "
+                "With `clr`, `groups` or `decay`, `learning_rate` must be a "
+                "plain number "
                 "(the bottom of the cycle). Received: "
                 f"learning_rate={learning_rate!r}."
             )
@@ -118,8 +121,19 @@ def bind(
     momentum_argument = None
     if policy is not None and policy.momentum is not None:
         momentum_argument = _momentum.argument(class_name, params, kwargs, policy)
+    if extra["groups"] is not None and policy is None:
+        raise ValueError(
+            "`groups` give parts of the model rates of their own within the "
+            "schedule: pass `clr` (or `decay`) as well."
+        )
+    groups = _groups.parse(
+        extra["groups"],
+        learning_rate,
+        None if policy is None else policy.max_lr,
+        chain=isinstance(policy, Chain),
+    )
     kwargs["learning_rate"] = learning_rate
-    return Bound(args, kwargs, policy, momentum_argument)
+    return Bound(args, kwargs, policy, momentum_argument, groups)
 
 
 def _reject_unknown(

@@ -68,7 +68,7 @@ def _bullets(keys: tuple[Key, ...], indent: str) -> list[str]:
 
 
 def arguments() -> str:
-    """The `Args:` section of `clr`, `lr` and `decay`."""
+    """The `Args:` section of `clr`, `groups`, `lr` and `decay`."""
     body = " " * 8
     lines = [
         "Args:",
@@ -98,6 +98,20 @@ def arguments() -> str:
     lines += [
         "",
         *_paragraph(
+            "groups: `None`, or a list of dicts that give parts of the model "
+            "rates of their own, following the same schedule (discriminative "
+            "rates). Each selects variables by `layers` (Keras layers or "
+            "layer names) or `paths` (patterns on variable paths, such as "
+            '`"conv*"`) and gives either `factor` (on the whole schedule) or '
+            "`learning_rate` and `max_lr` (its own bounds; one of them alone "
+            "keeps the optimizer's proportion), and optionally `name` (for "
+            "logs; `group_1`, ... by default). Variables that no group "
+            "selects follow the optimizer's own bounds. See `spread` for "
+            "fastai's geometric spread. Defaults to `None`.",
+            " " * 4,
+            "    ",
+        ),
+        *_paragraph(
             "lr: The old spelling of `learning_rate`. Defaults to `None`.",
             " " * 4,
             "    ",
@@ -123,7 +137,12 @@ _ANNOTATIONS = {
     "ema_overwrite_frequency": "int | None",
     "gradient_accumulation_steps": "int | None",
 }
-_EXTRA = {"clr": "dict[str, Any] | None", "lr": "float | None", "decay": "float | None"}
+_EXTRA = {
+    "clr": "dict[str, Any] | None",
+    "groups": "list[dict[str, Any]] | None",
+    "lr": "float | None",
+    "decay": "float | None",
+}
 
 
 def _annotation(name: str, default: Any) -> str:

@@ -22,8 +22,8 @@ def cyclical(
 
     Returns a subclass of `optimizer_class` (any `keras.optimizers.Optimizer`
     subclass: a stock one such as `keras.optimizers.AdamW` or your own) with
-    the same arguments and update rule, that also takes `clr=`, `lr=` and
-    `decay=`, reports `clr`, `decay`, `iterations` and `current_lr` (and
+    the same arguments and update rule, that also takes `clr=`, `groups=`,
+    `lr=` and `decay=`, reports `clr`, `decay`, `iterations` and `current_lr` (and
     `current_momentum` when `clr` cycles the momentum) in
     `get_config()`, and is registered with Keras as `"{package}>{name}"`, so
     that a model saved with it loads wherever this call has run. The seven
@@ -115,8 +115,9 @@ def _tensor_rule(base: type) -> Any:
 def _class_doc(path: str, name: str) -> str:
     return f"""`{path}` with a cyclical learning rate.
 
-    The arguments of `{path}`, with the same defaults, and three more:
-    `clr`, `lr` and `decay` (see `CyclicalOptimizer`, and `help({name}.__init__)`).
+    The arguments of `{path}`, with the same defaults, and four more:
+    `clr`, `groups`, `lr` and `decay` (see `CyclicalOptimizer`, and
+    `help({name}.__init__)`).
     Rates may be any plain number. While `clr['momentum']` cycles, the
     stock momentum argument is its highest value.
 
@@ -130,8 +131,8 @@ def _class_doc(path: str, name: str) -> str:
 
 def _init_showing(optimizer_class: type, name: str, module: str) -> Any:
     """An `__init__` that is the mixin's, with the signature `inspect`,
-    `help()` and editors show: the stock class's arguments, then `clr`, `lr`
-    and `decay` (the mixin's own takes `*args, **kwargs`)."""
+    `help()` and editors show: the stock class's arguments, then `clr`,
+    `groups`, `lr` and `decay` (the mixin's own takes `*args, **kwargs`)."""
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         CyclicalOptimizer.__init__(self, *args, **kwargs)

@@ -36,7 +36,13 @@ HOOKS: dict[str, tuple[tuple[str, ...], str]] = {
         ("grads", "trainable_variables", "learning_rate"),
         "CyclicalOptimizer._backend_update_step: puts the cycled momentum in "
         "the place of the stock attribute while the stock rule runs (on "
-        "PyTorch, _torch_rules' restatement of it where there is one)",
+        "PyTorch, _torch_rules' restatement of it where there is one), once "
+        "per group of variables with a rate of their own",
+    ),
+    "_apply_weight_decay": (
+        ("variables",),
+        "CyclicalOptimizer._apply_weight_decay: decays each group of "
+        "variables at its group's rate",
     ),
     "_track_variable": (
         ("variable",),
@@ -58,7 +64,8 @@ ATTRIBUTES: dict[str, str] = {
     ),
     "_get_variable_index": (
         "the method that finds a trainable variable's slot variables: the "
-        "PyTorch rules of _torch_rules read each slot as Keras's rules do"
+        "PyTorch rules of _torch_rules read each slot as Keras's rules do, "
+        "and CyclicalOptimizer finds each variable's group"
     ),
     "_variables": (
         "the tracked optimizer variables, in saving order: CyclicalOptimizer "

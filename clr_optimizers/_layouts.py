@@ -4,8 +4,10 @@ of earlier versions, recognised here and nowhere else.
 Keras saves an optimizer's variables in order, as the values `"0"`, `"1"`,
 ... of a store (a `.keras` file, a `.weights.h5` backup). A CLR optimizer's
 variables are the stock ones, then the cycled momentum (when the momentum
-cycles), then its own: `max_lr` and the restart point. Since layout 1 the
-store also holds `"layout"`, the version of that order.
+cycles), then its own: `max_lr`, the restart point, then the floor and peak
+of each group with bounds of its own (groups came after layout 1, which
+files without groups keep). Since layout 1 the store also holds `"layout"`,
+the version of that order.
 
 Before it (no `"layout"`):
 
@@ -54,13 +56,14 @@ def pairs(
 ) -> list[tuple[Any, Any]] | None:
     """Each variable with the value it restores, or `None` when the saved
     state is not in a layout this version knows for these variables. `own`
-    are the schedule's (`max_lr` and the restart point, or none), `momentum`
+    are the schedule's (`max_lr`, the restart point and the groups' bounds,
+    or none), `momentum`
     the cycled momentum's (or `None`).
 
     A variable that the layout lacks is set to its default (the restart
     point to 0) or keeps its value (`max_lr` from the config).
     """
-    peak, start = own if own else (None, None)
+    peak, start = own[:2] if own else (None, None)
     values = saved.values
     if saved.layout is not None and saved.layout > LAYOUT:
         return None  # written by a later version

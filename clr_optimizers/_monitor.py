@@ -68,11 +68,15 @@ class LearningRateMonitor(keras.callbacks.Callback):
             in the Adam family), cycled or constant, NaN for updates by an
             optimizer without one; `None` if no optimizer recorded had one
             (Adagrad, Adadelta).
+        group_learning_rates: For an optimizer with `groups`, each group's
+            rates by name, as `learning_rates` (NaN for updates by an
+            optimizer without that group).
         epoch_ends: The number of recorded updates at the end of each epoch.
 
     Each epoch's logs get `learning_rate` and `momentum`: the values of that
-    epoch's last update. History records them, and so does a `CSVLogger`
-    placed after the monitor. Keras's `LearningRateScheduler` and
+    epoch's last update; with groups, also `learning_rate/<name>` for each
+    group (one series per group). History records them, and so does a
+    `CSVLogger` placed after the monitor. Keras's `LearningRateScheduler` and
     `ReduceLROnPlateau` write `optimizer.learning_rate` (for a CLR optimizer,
     the floor) under the same key: place the monitor after them.
 
@@ -110,8 +114,11 @@ class LearningRateMonitor(keras.callbacks.Callback):
         super().__init__()
         self.log_dir = None if log_dir is None else os.fspath(log_dir)
         self.epoch_ends: list[int] = []
-        # Recorded updates, by runs of one optimizer: (rates, momentums).
-        self._segments: list[tuple[np.ndarray, np.ndarray | None]] = []
+        # Recorded updates, by runs of one optimizer: (rates, momentums,
+        # groups' rates by name).
+        self._segments: list[
+            tuple[np.ndarray, np.ndarray | None, dict[str, np.ndarray]]
+        ] = []
         # The optimizer recorded, its counter recorded up to, and how many
         # times its state had been restored then.
         self._source: Any = None
@@ -125,19 +132,36 @@ class LearningRateMonitor(keras.callbacks.Callback):
     @property
     def learning_rates(self) -> np.ndarray:
         self._catch_up_on_read()
-        return np.concatenate([np.zeros(0), *(rates for rates, _ in self._segments)])
+        return np.concatenate([np.zeros(0), *(rates for rates, _, _ in self._segments)])
+
+    @property
+    def group_learning_rates(self) -> dict[str, np.ndarray]:
+        self._catch_up_on_read()
+        names = dict.fromkeys(n for _, _, groups in self._segments for n in groups)
+        return {
+            name: np.concatenate(
+                [
+                    np.zeros(0),
+                    *(
+                        groups.get(name, np.full(len(rates), np.nan))
+                        for rates, _, groups in self._segments
+                    ),
+                ]
+            )
+            for name in names
+        }
 
     @property
     def momentum_values(self) -> np.ndarray | None:
         self._catch_up_on_read()
-        if all(momentums is None for _, momentums in self._segments):
+        if all(momentums is None for _, momentums, _ in self._segments):
             return None
         return np.concatenate(
             [
                 np.zeros(0),
                 *(
                     np.full(len(rates), np.nan) if momentums is None else momentums
-                    for rates, momentums in self._segments
+                    for rates, momentums, _ in self._segments
                 ),
             ]
         )
@@ -186,13 +210,15 @@ class LearningRateMonitor(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         self._catch_up()
-        self.epoch_ends.append(sum(len(rates) for rates, _ in self._segments))
+        self.epoch_ends.append(sum(len(rates) for rates, _, _ in self._segments))
         if logs is None or not self._segments:
             return
-        rates, momentums = self._segments[-1]
+        rates, momentums, groups = self._segments[-1]
         logs["learning_rate"] = float(rates[-1])
         if momentums is not None:
             logs["momentum"] = float(momentums[-1])
+        for name, values in groups.items():
+            logs[f"learning_rate/{name}"] = float(values[-1])
 
     def on_train_end(self, logs: Any = None) -> None:
         if self._writer is not None:
@@ -202,14 +228,20 @@ class LearningRateMonitor(keras.callbacks.Callback):
             self._writer = None
 
     def plot(self, ax: Any = None) -> Any:
-        """The recorded rate of every update, the momentum dashed on a second
-        axis, epoch ends dotted. Returns the matplotlib `Axes` (drawn on `ax`,
-        or on a new pyplot figure, which Jupyter shows inline)."""
+        """The recorded rate of every update (and of each group), the
+        momentum dashed on a second axis, epoch ends dotted. Returns the
+        matplotlib `Axes` (drawn on `ax`, or on a new pyplot figure, which
+        Jupyter shows inline)."""
         _, ax = _figure_and_axes(ax, figsize=(8, 3.5), pyplot=True)
         rates = self.learning_rates
         updates = np.arange(1, len(rates) + 1)
         (line,) = ax.plot(updates, rates, lw=1.3, label="learning rate")
         lines = [line]
+        for i, (name, values) in enumerate(self.group_learning_rates.items()):
+            (group,) = ax.plot(
+                updates, values, lw=1.1, color=f"C{i + 2}", label=f"group {name}"
+            )
+            lines.append(group)
         momentums = self.momentum_values
         if momentums is not None:
             twin = ax.twinx()
@@ -261,25 +293,29 @@ class LearningRateMonitor(keras.callbacks.Callback):
         if now == start:
             return
         counts = np.arange(start, now)
-        rates, momentums = self._used(optimizer, counts)
-        self._segments.append((rates, momentums))
+        rates, momentums, groups = self._used(optimizer, counts)
+        self._segments.append((rates, momentums, groups))
         if self._writer is not None:
-            for count, rate in zip(counts, rates):
-                self._writer.add_scalar("learning_rate", rate, int(count) + 1)
+            series = {"learning_rate": rates}
+            series.update({f"learning_rate/{n}": v for n, v in groups.items()})
+            for tag, values in series.items():
+                for count, rate in zip(counts, values):
+                    self._writer.add_scalar(tag, rate, int(count) + 1)
             if momentums is not None:
                 for count, value in zip(counts, momentums):
                     self._writer.add_scalar("momentum", value, int(count) + 1)
 
     def _used(
         self, optimizer: Any, counts: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """The rates and momentums of the updates after `counts` applied ones."""
+    ) -> tuple[np.ndarray, np.ndarray | None, dict[str, np.ndarray]]:
+        """The rates, momentums and groups' rates of the updates after
+        `counts` applied ones."""
         state = _schedule_state(optimizer)
         if state is not None:
-            rates, momentums = state.used(counts)
+            rates, momentums, groups = state.used(counts)
             if momentums is None:
                 momentums = _constant_momentum(optimizer, len(counts))
-            return rates, momentums
+            return rates, momentums, groups
         rate = stock_rate(optimizer)
         if isinstance(rate, _Schedule):
             # Keras evaluates a schedule at its raw call count, which under
@@ -295,7 +331,7 @@ class LearningRateMonitor(keras.callbacks.Callback):
             if value is None:
                 value = float(ops.convert_to_numpy(optimizer.learning_rate))
             rates = np.full(len(counts), value, dtype=np.float64)
-        return rates, _constant_momentum(optimizer, len(counts))
+        return rates, _constant_momentum(optimizer, len(counts)), {}
 
 
 def _count(optimizer: Any) -> int:

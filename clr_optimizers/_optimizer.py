@@ -5,20 +5,30 @@ the update rule alone (on PyTorch, it may run the rule as `_torch_rules`
 restates it). Inside the compiled step Keras reads the rate through
 the `learning_rate` property (and `_get_current_learning_rate()`); the mixin
 answers with the rate its schedule computes from the optimizer's own counter,
-once per update. It keeps what talks to Keras: construction (`_arguments`),
+once per update. With groups (`_groups`), each group's variables are
+updated, and weight-decayed, at the group's rate: the rule runs once per
+group. It keeps what talks to Keras: construction (`_arguments`),
 the hooks, the variables (`_layouts`) and the config. The schedule is a
 `ScheduleState` (`_state`), its formulas the policy layer's (`_policies`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
 from keras import ops
 
-from clr_optimizers import _arguments, _docs, _keras_private, _layouts, _momentum
+from clr_optimizers import (
+    _arguments,
+    _docs,
+    _groups,
+    _keras_private,
+    _layouts,
+    _momentum,
+)
 from clr_optimizers._checks import check_count
 from clr_optimizers._keras_private import (
     raw_iterations,
@@ -44,13 +54,18 @@ else:
 
 
 class CyclicalOptimizer(_OptimizerBase):
-    """Adds `clr=`, `lr=` and a working `decay=` to a Keras optimizer class."""
+    """Adds `clr=`, `groups=`, `lr=` and a working `decay=` to a Keras
+    optimizer class."""
 
     _state: ScheduleState | None
     _momentum_argument: str | None
     _momentum_variable: _momentum.CycledValue | None
     _pending_values: _layouts.Saved | None
     _step_values: tuple[Tensor, Tensor | None] | None
+    # Within an update with groups: each group's rate, the optimizer's first.
+    _step_rates: list[Tensor] | None
+    # The group of each variable the optimizer updates, by its index.
+    _group_of: list[int] | None
     _traced: bool
     # On PyTorch, `cyclical()` sets this to the restatement of the base
     # class's fused rule that reads nothing on the host (`_torch_rules`),
@@ -61,11 +76,12 @@ class CyclicalOptimizer(_OptimizerBase):
         self,
         *args: Any,
         clr: dict[str, Any] | None = None,
+        groups: list[dict[str, Any]] | None = None,
         lr: float | None = None,
         decay: float | None = None,
         **kwargs: Any,
     ) -> None:
-        extra = {"clr": clr, "lr": lr, "decay": decay}
+        extra = {"clr": clr, "groups": groups, "lr": lr, "decay": decay}
         bound = _arguments.bind(
             self, CyclicalOptimizer, super().__init__, args, kwargs, extra
         )
@@ -74,6 +90,8 @@ class CyclicalOptimizer(_OptimizerBase):
         self._momentum_variable = None
         self._pending_values = None
         self._step_values = None
+        self._step_rates = None
+        self._group_of = None
         self._traced = False
         state = None
         if bound.policy is not None:
@@ -84,6 +102,7 @@ class CyclicalOptimizer(_OptimizerBase):
                 raw_iterations(self).dtype,
                 scope=lambda: keras.name_scope(self.name, caller=self),
                 cycled_momentum=self._momentum_argument is not None,
+                groups=bound.groups,
             )
             state.note(self._count())
         # Not an attribute Keras tracks: its variables join the optimizer's
@@ -114,6 +133,10 @@ class CyclicalOptimizer(_OptimizerBase):
             for variable in state.variables:
                 if all(v is not variable for v in tracked_variables(self)):
                     track_variable(self, variable)
+            if state.groups:
+                # In the order of Keras's variable index.
+                paths = [variable.path for variable in variables]
+                self._group_of = _groups.assign(state.groups, paths)
         pending, self._pending_values = self._pending_values, None
         if pending is not None:  # read and assigned now, not in a trace
             with _keras_private.eagerly():
@@ -156,14 +179,45 @@ class CyclicalOptimizer(_OptimizerBase):
         # The schedule is evaluated once per update, inside the compiled step,
         # for everything that reads it during the update: the rate of the
         # update rule and of weight decay, and a cycled momentum.
-        rate, weight = self._state(self.iterations)
+        rates, weight = self._state.each(self.iterations)
         momentum = None if weight is None else self._state.momentum_of(weight)
-        object.__setattr__(self, "_step_values", (rate, momentum))
+        object.__setattr__(self, "_step_values", (rates[0], momentum))
+        object.__setattr__(self, "_step_rates", rates if len(rates) > 1 else None)
         self._traced = True
         try:
             return super()._backend_apply_gradients(grads, trainable_variables)
         finally:
             object.__setattr__(self, "_step_values", None)
+            object.__setattr__(self, "_step_rates", None)
+
+    def _by_group(
+        self, variables: list[Any], *others: list[Any]
+    ) -> Iterator[tuple[Tensor | None, list[Any], tuple[list[Any], ...]]]:
+        """`variables` (and the lists `others` in step with them) split by
+        group, each with its group's rate, which the update reads meanwhile
+        (as `learning_rate`); without groups, all at once with `None`."""
+        rates, group_of = self._step_rates, self._group_of
+        if rates is None or group_of is None:
+            yield None, variables, others
+            return
+        positions: dict[int, list[int]] = {}
+        for position, variable in enumerate(variables):
+            group = group_of[self._get_variable_index(variable)]
+            positions.setdefault(group, []).append(position)
+        assert self._step_values is not None
+        base = self._step_values
+        try:
+            for group, chosen in sorted(positions.items()):
+                rate = rates[group]
+                object.__setattr__(self, "_step_values", (rate, base[1]))
+                subsets = tuple([values[p] for p in chosen] for values in others)
+                yield rate, [variables[p] for p in chosen], subsets
+        finally:
+            object.__setattr__(self, "_step_values", base)
+
+    def _apply_weight_decay(self, variables: list[Any]) -> Any:
+        for _, chosen, _ in self._by_group(variables):
+            super()._apply_weight_decay(chosen)
 
     def _backend_update_step(
         self, grads: list[Tensor], trainable_variables: list[Any], learning_rate: Tensor
@@ -173,11 +227,14 @@ class CyclicalOptimizer(_OptimizerBase):
         momentum = None if self._step_values is None else self._step_values[1]
         name, variable = self._momentum_argument, self._momentum_variable
         with _momentum.swapped(self, name, variable, momentum):
-            if self._tensor_rule is not None:
-                return self._tensor_rule(grads, trainable_variables, learning_rate)
-            return super()._backend_update_step(
-                grads, trainable_variables, learning_rate
-            )
+            for rate, chosen, (chosen_grads,) in self._by_group(
+                trainable_variables, grads
+            ):
+                rate = learning_rate if rate is None else rate
+                if self._tensor_rule is not None:
+                    self._tensor_rule(chosen_grads, chosen, rate)
+                else:
+                    super()._backend_update_step(chosen_grads, chosen, rate)
 
     def _get_current_learning_rate(self) -> Tensor:
         if self._state is None:
@@ -264,16 +321,21 @@ class CyclicalOptimizer(_OptimizerBase):
 
     # Reporting.
 
-    def learning_rates(self, updates: int) -> np.ndarray:
+    def learning_rates(self, updates: int, group: str | None = None) -> np.ndarray:
         """The rate of each of the first `updates` updates, without training.
 
         Computed by the same function as the training step, from the current
         bounds; entry `k` is the rate of update `k + 1` of the schedule,
-        counted from its start (after `restart`, from the restart).
+        counted from its start (after `restart`, from the restart). The
+        rates of the optimizer's own bounds (the variables that no group
+        selects), or with `group`, of the group of that name.
         """
         updates = check_count("updates", updates)
         if self._state is not None:
-            return self._state.rates(self._state.start_value + np.arange(updates))
+            counts = self._state.start_value + np.arange(updates)
+            return self._state.rates(counts, group)
+        if group is not None:
+            raise ValueError(f"No group is named {group!r}: there are no groups.")
         if isinstance(stock_rate(self), _Schedule):
             return schedule_rates(stock_rate(self), np.arange(updates))
         return np.full(updates, self.current_lr)
@@ -301,7 +363,8 @@ class CyclicalOptimizer(_OptimizerBase):
 
     @property
     def current_lr(self) -> float:
-        """The rate the most recent update used.
+        """The rate the most recent update used (with groups, the rate of the
+        optimizer's own bounds: of the variables that no group selects).
 
         Before any update, and right after `restart`, the rate the next
         update will use.
@@ -336,6 +399,8 @@ class CyclicalOptimizer(_OptimizerBase):
             config["current_momentum"] = momentum
         if self._state is not None and self._state.start_value:
             config["cycle_start"] = self._state.start_value
+        if self._state is not None and self._state.groups:
+            config["groups"] = self._state.groups_config()
         return config
 
     @classmethod

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from clr_optimizers._checks import check_count
-from clr_optimizers._rates import source_of
+from clr_optimizers._rates import sources_of
 
 
 def _figure_and_axes(
@@ -64,7 +64,9 @@ def plot_schedule(
             `None`.
         decay: For `clr` dicts, time-based decay of the floor. Defaults to
             `None`.
-        labels: One legend label per schedule. Defaults to the class and mode.
+        labels: One legend label per line: per schedule, and per group of
+            an optimizer with `groups` (each group is a line of its own,
+            after the optimizer's). Defaults to the class and mode.
         ax: A matplotlib `Axes` to draw on. Defaults to a new figure.
 
     Returns:
@@ -81,10 +83,11 @@ def plot_schedule(
     """
     if isinstance(schedules, Mapping) or not isinstance(schedules, Sequence):
         schedules = [schedules]
-    sources = [source_of(s, learning_rate, decay) for s in schedules]
+    sources = [src for s in schedules for src in sources_of(s, learning_rate, decay)]
     if labels is not None and len(labels) != len(sources):
         raise ValueError(
-            f"`labels` has {len(labels)} entries for {len(sources)} schedules."
+            f"`labels` has {len(labels)} entries for {len(sources)} lines (a "
+            "schedule each, and a group each)."
         )
     if updates is None:
         if epochs is None or steps_per_epoch is None:

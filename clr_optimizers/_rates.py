@@ -98,3 +98,25 @@ def source_of(
         "LearningRateSchedule (for a stock optimizer, pass the schedule it "
         f"was given). Received: {obj!r}."
     )
+
+
+def sources_of(
+    obj: Any, learning_rate: float | None = None, decay: float | None = None
+) -> list[Source]:
+    """`source_of(obj)`, then for an optimizer with groups, each group's
+    rates (the cycled momentum is the same for all)."""
+    source = source_of(obj, learning_rate, decay)
+    if isinstance(obj, keras.optimizers.LossScaleOptimizer):
+        obj = obj.inner_optimizer
+    state: ScheduleState | None = getattr(obj, "schedule_state", None)
+    if not isinstance(obj, CyclicalOptimizer) or state is None:
+        return [source]
+    start = state.start_value
+
+    def group_source(name: str) -> Source:
+        return Source(
+            f"{source.label}: group {name}",
+            lambda steps: state.rates(steps + start, name),
+        )
+
+    return [source, *(group_source(group.name) for group in state.groups)]

@@ -12,6 +12,11 @@ loading read the schedule only through it.
 The restart point is a variable from construction: the step always computes
 `max(count - start, 0)`, two operations, so a restart takes effect in a
 compiled step at once, without a rebuild.
+
+Groups of variables with rates of their own (`_groups`) follow the same
+policy at the same count: a group with a factor multiplies the optimizer's
+rate (one operation), a group with bounds of its own evaluates the policy
+with them (variables, which an assignment rescales with the rest).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import numpy as np
 from keras import backend, ops
 
 from clr_optimizers._checks import FLOAT32_MAX, as_number, check_number
+from clr_optimizers._groups import Group
 from clr_optimizers._policies import (
     Chain,
     Policy,
@@ -53,6 +59,18 @@ class Bounds(NamedTuple):
     #: The count at which the schedule (re)started.
     start: int
     policy: Policy
+    #: The floor and peak of each group with bounds of its own (`None` for
+    #: a group with a factor).
+    groups: tuple[tuple[float, float] | None, ...] = ()
+
+
+class Used(NamedTuple):
+    """The rates of past updates, as training used them."""
+
+    rates: np.ndarray
+    momentums: np.ndarray | None
+    #: Each group's rates, by name.
+    groups: dict[str, np.ndarray]
 
 
 def shortest_float(value: Tensor) -> float:
@@ -71,6 +89,7 @@ class ScheduleState:
         scope: A context in which to create variables (the optimizer's name
             scope).
         cycled_momentum: Whether the momentum cycles.
+        groups: The groups of variables with rates of their own.
     """
 
     def __init__(
@@ -80,8 +99,10 @@ class ScheduleState:
         counter_dtype: Any,
         scope: Callable[[], Any],
         cycled_momentum: bool,
+        groups: tuple[Group, ...] = (),
     ) -> None:
         self.policy = policy
+        self.groups = groups
         self.floor = floor
         self.counter_dtype = backend.standardize_dtype(counter_dtype)
         self.cycled_momentum = cycled_momentum
@@ -108,13 +129,35 @@ class ScheduleState:
                     trainable=False,
                     aggregation="only_first_replica",
                 )
+        #: Each group's floor and peak variables (`None` for a factor).
+        self.group_bounds: list[tuple[Any, Any] | None] = []
+        for group in groups:
+            bounds = None
+            if group.factor is None:
+                with scope():
+                    bounds = tuple(
+                        keras.Variable(
+                            value,
+                            name=f"{group.name}_{kind}",
+                            dtype=floor.dtype,
+                            trainable=False,
+                            aggregation="only_first_replica",
+                        )
+                        for value, kind in (
+                            (group.learning_rate, "learning_rate"),
+                            (group.max_lr, "max_learning_rate"),
+                        )
+                    )
+            self.group_bounds.append(bounds)
         self._history: list[Bounds] = []
         policy.check(self.floor_value, self.counter_dtype)
 
     @property
     def variables(self) -> list[Any]:
-        """The variables of its own, in saving order, after the stock ones."""
-        return [v for v in (self.peak, self.start) if v is not None]
+        """The variables of its own, in saving order, after the stock ones:
+        the peak, the restart point, each group's floor and peak."""
+        own = [v for v in (self.peak, self.start) if v is not None]
+        return own + [v for b in self.group_bounds if b is not None for v in b]
 
     @property
     def floor_value(self) -> float:
@@ -136,11 +179,34 @@ class ScheduleState:
         integer tensor; a count before the restart point is read as the
         restart point), and the weight of a cycled momentum (`None` when it
         does not cycle)."""
-        step = count
-        if self.start is not None:  # a count before it is read as it
-            step = ops.maximum(count - self.start, count_like(count, 0))
-        rate, weight = self.policy(step, self.floor, self.peak)
+        rate, weight = self.policy(self._step(count), self.floor, self.peak)
         return rate, (weight if self.cycled_momentum else None)
+
+    def each(self, count: Tensor) -> tuple[list[Tensor], Tensor | None]:
+        """As a call, with the rate of every group: the optimizer's first,
+        then each group's in order."""
+        step = self._step(count)
+        rate, weight = self.policy(step, self.floor, self.peak)
+        rates = [rate]
+        for group, bounds in zip(self.groups, self.group_bounds):
+            rates.append(self._group_rate(group, bounds, step, rate, self.policy))
+        return rates, (weight if self.cycled_momentum else None)
+
+    def _step(self, count: Tensor) -> Tensor:
+        if self.start is None:
+            return count
+        # A count before the restart point is read as it.
+        return ops.maximum(count - self.start, count_like(count, 0))
+
+    @staticmethod
+    def _group_rate(
+        group: Group, bounds: Any, step: Tensor, rate: Tensor, policy: Policy
+    ) -> Tensor:
+        """A group's rate: the optimizer's times its factor, or the policy's
+        with its own bounds."""
+        if bounds is None:
+            return rate * group.factor
+        return policy(step, bounds[0], bounds[1])[0]
 
     def at(self, counts: Any) -> tuple[Tensor, Tensor | None]:
         """As a call, for counts on the host (numbers or arrays); a count
@@ -152,9 +218,26 @@ class ScheduleState:
     def momentum_of(self, weight: Tensor) -> Tensor:
         return self.policy.momentum_of(weight)
 
-    def rates(self, counts: Any) -> np.ndarray:
-        """The rates of the updates that follow `counts`, as float64."""
-        return host_values(self.at(counts)[0], counts)
+    def group(self, name: str | None) -> int:
+        """The position of the group `name` among the rates of `each` (0 for
+        `None`, the optimizer's own)."""
+        if name is None:
+            return 0
+        names = [group.name for group in self.groups]
+        if name not in names:
+            raise ValueError(
+                f"No group is named {name!r}. The groups: {', '.join(names) or 'none'}."
+            )
+        return names.index(name) + 1
+
+    def rates(self, counts: Any, group: str | None = None) -> np.ndarray:
+        """The rates of the updates that follow `counts`, as float64 (with
+        `group`, that group's)."""
+        which = self.group(group)
+        if not which:
+            return host_values(self.at(counts)[0], counts)
+        counts = np.maximum(np.asarray(counts, dtype=np.int64), self.start_value)
+        return host_values(self.each(as_step(counts))[0][which], counts)
 
     def momentums(self, counts: Any) -> np.ndarray:
         """The cycled momentums of the updates that follow `counts`."""
@@ -174,20 +257,31 @@ class ScheduleState:
 
     def snapshot(self, count: int) -> Bounds:
         """The bounds, restart point and policy in use now, from `count` on."""
+        groups = tuple(
+            None if b is None else (shortest_float(b[0]), shortest_float(b[1]))
+            for b in self.group_bounds
+        )
         return Bounds(
-            count, self.floor_value, self.peak_value, self.start_value, self.policy
+            count,
+            self.floor_value,
+            self.peak_value,
+            self.start_value,
+            self.policy,
+            groups,
         )
 
     @property
     def history(self) -> tuple[Bounds, ...]:
         return tuple(self._history)
 
-    def used(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """The rates (and cycled momentums) of the updates after `counts`,
-        with what was in use at each count (the last note at or before it)."""
+    def used(self, counts: np.ndarray) -> Used:
+        """The rates (cycled momentums, groups' rates) of the updates after
+        `counts`, with what was in use at each count (the last note at or
+        before it)."""
         history = self._history
         rates = np.empty(len(counts))
         momentums = np.empty(len(counts)) if self.cycled_momentum else None
+        groups = {group.name: np.empty(len(counts)) for group in self.groups}
         starts = np.array([entry.since for entry in history])
         which = np.maximum(np.searchsorted(starts, counts, side="right") - 1, 0)
         for index in np.unique(which):
@@ -198,7 +292,10 @@ class ScheduleState:
             rates[mask] = ops.convert_to_numpy(rate)
             if momentums is not None:  # in float32, as the step computes it
                 momentums[mask] = ops.convert_to_numpy(noted.policy.momentum_of(weight))
-        return rates, momentums
+            for group, bounds in zip(self.groups, noted.groups):
+                value = self._group_rate(group, bounds, step, rate, noted.policy)
+                groups[group.name][mask] = ops.convert_to_numpy(value)
+        return Used(rates, momentums, groups)
 
     # Changing the schedule.
 
@@ -220,6 +317,7 @@ class ScheduleState:
             )
         factor = value / floor
         bounds = [self.floor, *([self.peak] if self.peak is not None else [])]
+        bounds += [v for b in self.group_bounds if b is not None for v in b]
         old = [float(ops.convert_to_numpy(bound)) for bound in bounds]
         new = [bound * factor for bound in old]
         for before, after in zip(old, new):
@@ -335,3 +433,15 @@ class ScheduleState:
         if used != np.float32(config["max_lr"]):
             config = self.policy.to_clr(shortest_float(used))  # every bound
         return config
+
+    def groups_config(self) -> list[dict[str, Any]] | None:
+        """The `groups` argument that gives these groups again, with the
+        bounds as the step uses them (`None` without groups)."""
+        if not self.groups:
+            return None
+        return [
+            group.to_config(
+                None if b is None else (shortest_float(b[0]), shortest_float(b[1]))
+            )
+            for group, b in zip(self.groups, self.group_bounds)
+        ]

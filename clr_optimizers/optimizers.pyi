@@ -31,6 +31,7 @@ class SGD(CyclicalOptimizer, keras.optimizers.SGD):
         name: str | None = None,
         *,
         clr: dict[str, Any] | None = None,
+        groups: list[dict[str, Any]] | None = None,
         lr: float | None = None,
         decay: float | None = None,
     ) -> None: ...
@@ -57,6 +58,7 @@ class RMSprop(CyclicalOptimizer, keras.optimizers.RMSprop):
         name: str | None = None,
         *,
         clr: dict[str, Any] | None = None,
+        groups: list[dict[str, Any]] | None = None,
         lr: float | None = None,
         decay: float | None = None,
     ) -> None: ...
@@ -81,6 +83,7 @@ class Adagrad(CyclicalOptimizer, keras.optimizers.Adagrad):
         name: str | None = None,
         *,
         clr: dict[str, Any] | None = None,
+        groups: list[dict[str, Any]] | None = None,
         lr: float | None = None,
         decay: float | None = None,
     ) -> None: ...
@@ -105,6 +108,7 @@ class Adadelta(CyclicalOptimizer, keras.optimizers.Adadelta):
         name: str | None = None,
         *,
         clr: dict[str, Any] | None = None,
+        groups: list[dict[str, Any]] | None = None,
         lr: float | None = None,
         decay: float | None = None,
     ) -> None: ...
@@ -131,6 +135,7 @@ class Adam(CyclicalOptimizer, keras.optimizers.Adam):
         name: str | None = None,
         *,
         clr: dict[str, Any] | None = None,
+        groups: list[dict[str, Any]] | None = None,
         lr: float | None = None,
         decay: float | None = None,
     ) -> None: ...
@@ -156,6 +161,7 @@ class Adamax(CyclicalOptimizer, keras.optimizers.Adamax):
         name: str | None = None,
         *,
         clr: dict[str, Any] | None = None,
+        groups: list[dict[str, Any]] | None = None,
         lr: float | None = None,
         decay: float | None = None,
     ) -> None: ...
@@ -181,6 +187,7 @@ class Nadam(CyclicalOptimizer, keras.optimizers.Nadam):
         name: str | None = None,
         *,
         clr: dict[str, Any] | None = None,
+        groups: list[dict[str, Any]] | None = None,
         lr: float | None = None,
         decay: float | None = None,
     ) -> None: ...

@@ -156,16 +156,23 @@ def torch_schedule(make_scheduler, updates, learning_rate=0.01):
     `make_scheduler(optimizer)` builds the scheduler, for example
     `lambda o: torch.optim.lr_scheduler.CyclicLR(o, ...)`.
     """
+    rates, momentums = torch_group_schedule(make_scheduler, updates, [learning_rate])
+    return rates[:, 0], momentums[:, 0]
+
+
+def torch_group_schedule(make_scheduler, updates, learning_rates):
+    """As `torch_schedule`, for an optimizer with one parameter group per
+    entry of `learning_rates`: arrays of shape `(updates, groups)`."""
     import torch
 
-    parameter = torch.zeros(1, requires_grad=True)
-    optimizer = torch.optim.SGD([parameter], lr=learning_rate, momentum=0.9)
+    groups = [{"params": [torch.zeros(1, requires_grad=True)], "lr": rate}
+              for rate in learning_rates]  # fmt: skip
+    optimizer = torch.optim.SGD(groups, lr=learning_rates[0], momentum=0.9)
     scheduler = make_scheduler(optimizer)
     rates, momentums = [], []
     for _ in range(updates):
-        group = optimizer.param_groups[0]
-        rates.append(group["lr"])
-        momentums.append(group["momentum"])
+        rates.append([group["lr"] for group in optimizer.param_groups])
+        momentums.append([group["momentum"] for group in optimizer.param_groups])
         optimizer.step()  # no gradient: nothing moves, but the order is kept
         scheduler.step()
     return np.array(rates), np.array(momentums)

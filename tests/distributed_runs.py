@@ -32,6 +32,8 @@ import numpy as np  # noqa: E402
 from clr_optimizers import Adam  # noqa: E402
 
 CLR = {"max_lr": 0.05, "step_size_up": 3, "step_size_down": 5, "momentum": [0.85, 0.95]}
+# The first layer at half the rate: every replica updates each group at its own.
+GROUPS = [{"layers": "body", "factor": 0.5}]
 GLOBAL_BATCH, EPOCHS = 8, 2
 
 
@@ -57,7 +59,7 @@ def new_model():
     model = keras.Sequential(
         [
             keras.Input((3,)),
-            keras.layers.Dense(2, activation="tanh"),
+            keras.layers.Dense(2, activation="tanh", name="body"),
             keras.layers.Dense(1),
         ]
     )
@@ -76,11 +78,15 @@ def fit(scope=None):
     """`model.fit` over the global batch, built in `scope` if given."""
     if scope is None:
         model = new_model()
-        model.compile(optimizer=Adam(learning_rate=0.01, clr=CLR), loss="mse")
+        model.compile(
+            optimizer=Adam(learning_rate=0.01, clr=CLR, groups=GROUPS), loss="mse"
+        )
     else:
         with scope:
             model = new_model()
-            model.compile(optimizer=Adam(learning_rate=0.01, clr=CLR), loss="mse")
+            model.compile(
+                optimizer=Adam(learning_rate=0.01, clr=CLR, groups=GROUPS), loss="mse"
+            )
     record = Record()
     x, y = data()
     model.fit(
@@ -128,7 +134,7 @@ def worker():
         strategy = tf.distribute.get_strategy()
     with strategy.scope():
         model = new_model()
-        optimizer = Adam(learning_rate=0.01, clr=CLR)
+        optimizer = Adam(learning_rate=0.01, clr=CLR, groups=GROUPS)
         optimizer.build(model.trainable_variables)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = (

@@ -29,18 +29,26 @@ def test_the_counted_costs_of_an_update():
         if not name.startswith(("Keras ", "stock ")):  # Keras's own, beside
             assert [syncs for _, syncs in by_size.values()] == [0, 0], name
     # The cost does not grow with the model: a row adds as much at 400
-    # model variables as at 4 (but Keras's default stock optimizer, which
+    # model variables as at 16 (but Keras's default stock optimizer, which
     # reads its rate variable once per model variable).
     for name, by_size in added.items():
         if name != cost.STOCK_VARIABLE:
-            assert by_size[400] == by_size[4], (name, by_size)
+            assert by_size[400] == by_size[16], (name, by_size)
+    # Each group adds the same number of operations: 8 groups add 7 times
+    # what the second adds to the first.
+    for kind in ("by factor", "with bounds"):
+        one, two, eight = (
+            added[f"triangular, {n} group{'s' * (n > 1)} {kind}"][400][0]
+            for n in (1, 2, 8)
+        )
+        assert eight - one == 7 * (two - one), (kind, one, two, eight)
     # No policy costs more than the nearest Keras schedule, but for the
     # documented allowance. On PyTorch Keras's schedules choose a branch with
     # `if` on the host (a sync) and run only its operations eagerly: the
     # comparison of operations is for compiled steps.
     if BACKEND != "torch":
         for name, keras_name in cost.BOUNDS.items():
-            ours, theirs = added[name][4][0], added[keras_name][4][0]
+            ours, theirs = added[name][16][0], added[keras_name][16][0]
             assert ours <= ALLOWANCE * theirs, (name, ours, keras_name, theirs)
     recorded = RECORDED["versions"]
     installed = cost.versions()
@@ -69,7 +77,9 @@ def test_the_documentation_quotes_the_recorded_figures():
         cells = [cell.strip() for cell in line.strip("|").split("|")]
         name = cells[0].strip("`")
         for backend, cell in zip(backends, cells[1:], strict=True):
-            small, large = (RECORDED["added"][backend][name][str(s)] for s in (4, 400))
+            small, large = (
+                RECORDED["added"][backend][name][str(s)] for s in cost.SIZES
+            )
             assert cell == cost.cell(small, large), (name, backend)
 
 

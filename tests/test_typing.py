@@ -23,7 +23,7 @@ from clr_optimizers._policies import FAMILIES, KEYS, MODES
 pytestmark = pytest.mark.floors
 
 STUB = Path(clr_optimizers.__file__).parent / "optimizers.pyi"
-EXTRA = ("clr", "lr", "decay")
+EXTRA = ("clr", "groups", "lr", "decay")
 
 
 def stock_parameters(name):
@@ -36,7 +36,7 @@ def stock_parameters(name):
 
 
 @pytest.mark.parametrize("Opt", OPTIMIZERS, ids=lambda o: o.__name__)
-def test_signature_is_the_stock_one_plus_clr_lr_decay(Opt):
+def test_signature_is_the_stock_one_plus_the_extra_arguments(Opt):
     params = list(inspect.signature(Opt).parameters.values())
     stock = stock_parameters(Opt.__name__)
     assert [(p.name, p.default) for p in params[: len(stock)]] == [
