@@ -8,9 +8,11 @@ policy: the same cycle, at its own height. Variables that no group selects
 follow the optimizer's own bounds, the base group.
 
 A selection is held as names and patterns, never as layer objects, so that
-a config holds it: a layer is held by its name when its variables' paths
-show it (`"dense_1/kernel"`), else by its variables' paths (a model nested
-in another, whose layers name the paths: `"conv1/kernel"`).
+a config holds it. A layer is held by its name, which every path of its
+variables shows (`"dense_1/kernel"`, `"sequential/dense_1/kernel"`); a model
+by the names of its layers that have variables, since a model's own name
+shows in its variables' paths only while it is nested (a loaded model's
+layers are built on their own).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import keras
 import numpy as np
 
 from clr_optimizers._checks import FLOAT32_MAX, as_number, check_number, reject_unknown
@@ -122,23 +125,12 @@ def _selection(
     for layer in _items(layers):
         if isinstance(layer, str):
             names.append(_nonempty(name, "layers", layer))
-            continue
-        variables = getattr(layer, "weights", None)
-        if variables is None or not hasattr(layer, "name"):
-            raise TypeError(
-                f"Group {name!r}: `layers` holds Keras layers or layer names. "
-                f"Received: {layer!r}."
-            )
-        if not variables:
-            raise ValueError(
-                f"Group {name!r}: the layer {layer.name!r} has no variables yet. "
-                "Build the model first (call it on data, or give it an `Input`), "
-                "or select the layer by its name."
-            )
-        if all(layer.name in v.path.split("/")[:-1] for v in variables):
-            names.append(layer.name)
-        else:  # its variables' paths do not show it: select them by path
-            patterns += [v.path for v in variables if v.path not in patterns]
+        else:
+            owners = _owners(name, layer)
+            names += [n for n in owners if isinstance(n, str)]
+            patterns += [p for o in owners if isinstance(o, tuple) for p in o]
+    if not names and not patterns and _items(layers):
+        raise ValueError(f"Group {name!r}: none of its layers has variables.")
     if not names and not patterns:
         raise ValueError(
             f"Group {name!r} selects nothing: give `layers` (Keras layers or "
@@ -146,6 +138,33 @@ def _selection(
             "'conv*')."
         )
     return tuple(dict.fromkeys(names)), tuple(dict.fromkeys(patterns))
+
+
+def _owners(name: str, layer: Any) -> list[str | tuple[str, ...]]:
+    """The names of `layer` and its layers that own variables: a model's
+    layers each (its own name is not in their paths once it is loaded), a
+    layer by its name, which its variables' paths show; or, for a layer
+    whose paths do not, its variables' paths (a tuple). A built layer
+    without variables (dropout, pooling) selects nothing."""
+    if not isinstance(layer, keras.layers.Layer):
+        raise TypeError(
+            f"Group {name!r}: `layers` holds Keras layers or layer names. "
+            f"Received: {layer!r}."
+        )
+    if not layer.built:
+        raise ValueError(
+            f"Group {name!r}: the layer {layer.name!r} is not built yet. "
+            "Build the model first (call it on data, or give it an `Input`), "
+            "or select the layer by its name."
+        )
+    if isinstance(layer, keras.Model):
+        return [o for sub in layer.layers for o in _owners(name, sub)]
+    variables = layer.weights
+    if not variables:
+        return []
+    if all(layer.name in v.path.split("/")[:-1] for v in variables):
+        return [layer.name]
+    return [tuple(v.path for v in variables)]
 
 
 def _items(value: Any) -> list[Any]:

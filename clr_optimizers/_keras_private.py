@@ -94,6 +94,19 @@ def track_variable(optimizer: Optimizer, variable: Any) -> None:
     optimizer._track_variable(variable)
 
 
+# Class -> the variable its update rule advances once per call of
+# `_backend_update_step`, not once per model variable, which a built
+# optimizer has: with groups, each group's call starts from its value before
+# the update (`per_call_state`).
+PER_CALL_STATE = {"Nadam": "_u_product"}
+
+
+def per_call_state(optimizer: Optimizer) -> list[Any]:
+    """The variables of `PER_CALL_STATE` that `optimizer` has."""
+    found = (getattr(optimizer, name, None) for name in PER_CALL_STATE.values())
+    return [state for state in found if state is not None]
+
+
 # `LossScaleOptimizer.load_own_variables`, replaced so that the state of a
 # CLR optimizer it wraps loads in any layout `_layouts` knows. Keras saves a
 # loss-scale optimizer's variables as its own followed by those of the

@@ -31,6 +31,7 @@ from clr_optimizers import (
 )
 from clr_optimizers._checks import check_count
 from clr_optimizers._keras_private import (
+    per_call_state,
     raw_iterations,
     stock_rate,
     track_variable,
@@ -121,8 +122,13 @@ class CyclicalOptimizer(_OptimizerBase):
     # Variables and saved state.
 
     def build(self, variables: list[Any]) -> None:
-        super().build(variables)
         state = self._state
+        if state is not None and state.groups:
+            # Checked first: a selection that fails leaves it unbuilt. In the
+            # order of Keras's variable index.
+            paths = [variable.path for variable in variables]
+            self._group_of = _groups.assign(state.groups, paths)
+        super().build(variables)
         if self._momentum_argument is not None and self._momentum_variable is None:
             assert state is not None and state.policy.momentum is not None
             # Set by every update before the update rule reads it.
@@ -133,10 +139,6 @@ class CyclicalOptimizer(_OptimizerBase):
             for variable in state.variables:
                 if all(v is not variable for v in tracked_variables(self)):
                     track_variable(self, variable)
-            if state.groups:
-                # In the order of Keras's variable index.
-                paths = [variable.path for variable in variables]
-                self._group_of = _groups.assign(state.groups, paths)
         pending, self._pending_values = self._pending_values, None
         if pending is not None:  # read and assigned now, not in a trace
             with _keras_private.eagerly():
@@ -227,9 +229,15 @@ class CyclicalOptimizer(_OptimizerBase):
         momentum = None if self._step_values is None else self._step_values[1]
         name, variable = self._momentum_argument, self._momentum_variable
         with _momentum.swapped(self, name, variable, momentum):
-            for rate, chosen, (chosen_grads,) in self._by_group(
-                trainable_variables, grads
-            ):
+            # The rule runs once per group; what it advances once per call
+            # (Nadam's product of momentum factors) starts each call from its
+            # value before the update, so that every group sees the same.
+            advanced = [] if self._step_rates is None else per_call_state(self)
+            before = [ops.copy(state.value) for state in advanced]
+            groups = self._by_group(trainable_variables, grads)
+            for index, (rate, chosen, (chosen_grads,)) in enumerate(groups):
+                for state, value in zip(advanced, before if index else ()):
+                    state.assign(value)
                 rate = learning_rate if rate is None else rate
                 if self._tensor_rule is not None:
                     self._tensor_rule(chosen_grads, chosen, rate)

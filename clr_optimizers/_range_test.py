@@ -253,7 +253,7 @@ def _sweep_optimizer(optimizer: Any, learning_rate: float) -> Any:
     config = optimizer.get_config()
     config["learning_rate"] = float(learning_rate)
     if isinstance(optimizer, CyclicalOptimizer):
-        config.update(clr=None, decay=None)
+        config.update(clr=None, decay=None, groups=None)
     sweep = type(optimizer).from_config(config)
     if wrapper is not None:
         wrapper_config = wrapper.get_config()

@@ -15,7 +15,7 @@ from test_monitor import read_events
 from test_restart import Crash, CrashAfter
 
 import clr_optimizers
-from clr_optimizers import SGD, Adam, LearningRateMonitor, RMSprop, spread
+from clr_optimizers import SGD, Adam, LearningRateMonitor, Nadam, spread
 
 # What can differ at the oldest supported dependencies: the floors job runs it.
 pytestmark = pytest.mark.floors
@@ -163,6 +163,8 @@ RULES = [
     ("Adam, weight decay", clr_optimizers.Adam, keras.optimizers.Adam,
      {"weight_decay": 0.05}, {}),
     ("RMSprop", clr_optimizers.RMSprop, keras.optimizers.RMSprop, {}, {}),
+    # Its rule advances a product of momentum factors once per update.
+    ("Nadam", clr_optimizers.Nadam, keras.optimizers.Nadam, {}, {}),
     ("AdamW by cyclical()", clr_optimizers.cyclical(keras.optimizers.AdamW),
      keras.optimizers.AdamW, {"weight_decay": 0.05}, {}),
 ]  # fmt: skip
@@ -356,13 +358,21 @@ def test_a_saved_model_with_groups_loads_and_resumes_exactly(tmp_path):
     assert whole.optimizer.get_config()["iterations"] == 12
 
 
+def rescaled_model():
+    """A grouped model whose bounds an assignment halved (as
+    `ReduceLROnPlateau(factor=0.5)` would): a fresh one has other bounds."""
+    model = grouped_model()
+    model.optimizer.learning_rate = 0.005
+    return model
+
+
 def test_backup_and_restore_resumes_every_groups_schedule(tmp_path):
     x, y = data()
-    whole = grouped_model()
+    whole = rescaled_model()
     whole.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
     backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
     with pytest.raises(Crash):
-        grouped_model().fit(
+        rescaled_model().fit(
             x, y, batch_size=8, epochs=3, shuffle=False, verbose=0,
             callbacks=[backup, CrashAfter(6)],
         )  # fmt: skip
@@ -372,7 +382,9 @@ def test_backup_and_restore_resumes_every_groups_schedule(tmp_path):
         x, y, batch_size=8, epochs=3, shuffle=False, verbose=0,
         callbacks=[keras.callbacks.BackupAndRestore(str(tmp_path / "backup")), monitor],
     )  # fmt: skip
-    # The backup held epoch 1 (4 updates): the rest ran again from there.
+    # The backup held epoch 1 (4 updates) and the halved bounds, which a fresh
+    # model lacks: the rest ran again from there.
+    assert resumed.optimizer.get_config()["groups"][1]["max_lr"] == 0.01
     for group in ("body", "head"):
         np.testing.assert_array_equal(
             monitor.group_learning_rates[group],
@@ -380,6 +392,16 @@ def test_backup_and_restore_resumes_every_groups_schedule(tmp_path):
         )
     for got, want in zip(resumed.get_weights(), whole.get_weights(), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+def test_the_range_test_sweeps_a_model_whose_optimizer_has_groups():
+    """`find_lr` trains a copy of the optimizer without its schedule (and so
+    without its groups), and leaves the model's own untouched."""
+    model = grouped_model()
+    x, y = data()
+    result = clr_optimizers.find_lr(model, x, y, batch_size=8, steps=6)
+    assert len(result.lrs) > 1 and result.lrs[0] == 1e-7
+    assert model.optimizer.get_config()["groups"][0]["name"] == "body"
 
 
 def test_assignment_scales_every_group_and_restart_keeps_their_bounds():
@@ -514,7 +536,7 @@ def test_bounds_need_a_schedule_with_bounds():
 
 
 def test_an_unbuilt_layer_is_refused_with_what_to_do():
-    with pytest.raises(ValueError, match=r"has no variables yet\. Build the model"):
+    with pytest.raises(ValueError, match=r"is not built yet\. Build the model"):
         SGD(
             clr={"max_lr": 0.1, "step_size": 4},
             groups=[{"layers": keras.layers.Dense(2), "factor": 0.1}],
@@ -544,24 +566,45 @@ def test_an_overlap_and_a_selection_of_nothing_fail_at_build_naming_both():
         SGD(clr={"max_lr": 0.1, "step_size": 4}).learning_rates(3, "neck")
 
 
-def test_a_layer_object_is_held_by_name_or_by_its_variables_paths():
-    """A config holds no layer objects: a layer whose variables' paths show
-    its name by that name, a nested model's layers (whose paths do not) by
-    their paths."""
-    inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="a")], name="inner")  # fmt: skip
-    functional_inputs = keras.Input((3,))
-    base = keras.Model(functional_inputs, keras.layers.Dense(2, name="conv")(functional_inputs))  # fmt: skip
-    model = keras.Sequential(
-        [keras.Input((3,)), base, keras.layers.Dense(1, name="top")]
-    )
-    opt = RMSprop(
+def test_a_layer_object_is_held_by_the_names_of_its_layers_with_variables(tmp_path):
+    """A config holds no layer objects: a layer by its name, a model by the
+    names of its layers with variables (a nested model's own name leaves its
+    variables' paths once the model is loaded), a layer without variables by
+    nothing. The loaded model's optimizer selects the same variables."""
+    inputs = keras.Input((3,))
+    hidden = keras.layers.Dense(2, name="conv")(keras.layers.Activation("tanh")(inputs))
+    base = keras.Model(inputs, hidden, name="base")
+    inner = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, name="a")], name="inner")  # fmt: skip
+    model = keras.Sequential([keras.Input((3,)), base, inner, keras.layers.Dense(1, name="top")])  # fmt: skip
+    assert model.get_layer("inner").weights[0].path == "inner/a/kernel"
+    opt = Nadam(
+        learning_rate=0.01,
         clr={"max_lr": 0.1, "step_size": 4},
-        groups=[{"layers": base, "factor": 0.1}, {"layers": [model.get_layer("top"), inner], "factor": 0.5}],
-    )  # fmt: skip
+        groups=[
+            {"layers": base, "factor": 0.1},
+            {"layers": [inner, model.get_layer("top")], "factor": 0.5},
+        ],
+    )
     config = opt.get_config()["groups"]
-    assert config[0] == {"name": "group_1", "paths": ["conv/kernel", "conv/bias"], "factor": 0.1}  # fmt: skip
-    assert config[1]["layers"] == ["top", "inner"]
-    opt.build(model.trainable_variables)
-    again = RMSprop.from_config(opt.get_config())
-    again.build(model.trainable_variables)
-    assert again._group_of == opt._group_of == [1, 1, 2, 2]
+    assert config == [
+        {"name": "group_1", "layers": ["conv"], "factor": 0.1},
+        {"name": "group_2", "layers": ["a", "top"], "factor": 0.5},
+    ]
+    with pytest.raises(ValueError, match="'x': none of its layers has variables"):
+        Nadam(
+            clr={"max_lr": 0.1, "step_size": 4},
+            groups=[{"name": "x", "layers": base.layers[:2], "factor": 0.1}],
+        )
+    model.compile(optimizer=opt, loss="mse")
+    x, y = data()
+    model.fit(x, y[:, :1], batch_size=8, epochs=1, shuffle=False, verbose=0)
+    assert opt._group_of == [1, 1, 2, 2, 2, 2]
+    path = tmp_path / "nested.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert loaded.get_layer("inner").weights[0].path == "a/kernel"  # no "inner/"
+    loaded.fit(x, y[:, :1], batch_size=8, epochs=1, shuffle=False, verbose=0)
+    assert loaded.optimizer._group_of == opt._group_of
+    model.fit(x, y[:, :1], batch_size=8, epochs=1, shuffle=False, verbose=0)
+    for got, want in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)

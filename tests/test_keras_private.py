@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 
 import clr_optimizers
-from clr_optimizers._keras_private import ATTRIBUTES, HOOKS, LOSS_SCALE_LOAD
+from clr_optimizers._keras_private import (
+    ATTRIBUTES,
+    HOOKS,
+    LOSS_SCALE_LOAD,
+    PER_CALL_STATE,
+)
 
 # What can differ at the oldest supported dependencies: the floors job runs it.
 pytestmark = pytest.mark.floors
@@ -46,6 +51,17 @@ def test_every_read_attribute_is_there(base, name):
     assert hasattr(optimizer, name), (
         f"Keras {keras.__version__}: a {base.__qualname__} has no attribute "
         f"{name} any more. The package reads it as {ATTRIBUTES[name]}."
+    )
+
+
+@pytest.mark.parametrize("name", PER_CALL_STATE)
+def test_the_state_advanced_per_call_is_there_once_built(name):
+    optimizer = getattr(keras.optimizers, name)(learning_rate=0.01)
+    optimizer.build([keras.Variable([1.0, 2.0])])
+    assert isinstance(getattr(optimizer, PER_CALL_STATE[name]), keras.Variable), (
+        f"Keras {keras.__version__}: a built {name} has no variable "
+        f"{PER_CALL_STATE[name]} any more; the package restores it between the "
+        "update rule's calls for each group of variables."
     )
 
 
