@@ -1,6 +1,6 @@
 """Does the cycle pay off? CLR against constant, decayed and annealed rates.
 
-Two real, offline problems, each with a stratified 75/25 split:
+Two real, offline problems to compare on, each with a stratified 75/25 split:
 
 - digits: scikit-learn's handwritten digits (1,797 8x8 images, 10 classes)
   and a small CNN. Non-convex: the kind of problem cyclical rates are meant
@@ -41,11 +41,32 @@ with triangular CLR and (c) with modified triangular2, both with the chosen
 rule's bounds from the range test of the untrained model. (A range test of
 the trained model is recorded as well.)
 
-Runs are spread over worker processes of one thread each, so each run is
-deterministic. Written: a JSON file with every run's validation curves and a
-PNG of median validation accuracy per epoch, with the seeds' spread.
+A third problem, transfer, is the study's setting (an ImageNet-pretrained
+MobileNet fine-tuned with SGD and a cyclical rate), offline: Keras's
+MobileNet (alpha 0.25, no weights, the digits upsampled to 32x32) is
+pretrained on digits 0-4, once per seed and the same for every contender.
+A new 5-way head is then fine-tuned on digits 5-9 from 25 labelled images
+per class (drawn by the seed; the other 771 images validate) in two stages:
+the head alone on the frozen base, then the whole network but its batch
+normalization. Stage 2 compiles a new optimizer, set to the update count
+where stage 1 ended, so that every schedule spans both stages (`fine_tune`).
+The contenders, all SGD with momentum 0.9: the best of 4 constant rates;
+time-based decay; one-cycle; triangular CLR with one rate for every layer;
+the same with the pretrained base at a tenth of it (`groups`), or with
+fastai's spread over three layer groups (`spread`). Their bounds come from
+a range test of the network as stage 2 trains it, by the rule chosen above
+(the package's default); triangular CLR with and without the base's tenth
+also runs on the bounds of the study's rule, `min_loss`.
 
-    python benchmarks/convergence.py            # full run, about 25 minutes
+Runs are spread over worker processes of one thread each, so each run is
+deterministic. Written: a JSON file with every run's validation curves and
+PNGs of median validation accuracy per epoch, with the seeds' spread. A run
+of some problems (`--problems`) replaces their part of an existing JSON
+file and keeps the rest: the transfer problem is its "transfer" part, with
+its own command, commit and versions.
+
+    python benchmarks/convergence.py            # full run, about 40 minutes
+    python benchmarks/convergence.py --problems transfer   # about 15 minutes
     python benchmarks/convergence.py --quick    # smoke run
 """
 
@@ -57,7 +78,9 @@ import json
 import math
 import multiprocessing
 import os
+import platform
 import statistics
+import subprocess
 import sys
 import time
 from datetime import date
@@ -168,11 +191,13 @@ def stock(name, learning_rate=None):
     return getattr(keras.optimizers, name)(**args)
 
 
-def clr_optimizer(name, base_lr, max_lr, clr):
+def clr_optimizer(name, base_lr, max_lr, clr, groups=None):
     args = base_args(name)
     if base_lr is not None:
         args["learning_rate"] = base_lr
-    return getattr(clr_optimizers, name)(clr={"max_lr": max_lr, **clr}, **args)
+    return getattr(clr_optimizers, name)(
+        clr={"max_lr": max_lr, **clr}, groups=groups, **args
+    )
 
 
 def contender(name, kind, bounds, steps_per_epoch, epochs):
@@ -310,6 +335,284 @@ def protocol_unit(seed, epochs, sweep_steps, rule):
     }
 
 
+# --- transfer learning ------------------------------------------------------
+
+TRANSFER = {
+    "description": (
+        "digits 5-9 from 25 labels per class, a network pretrained on digits 0-4"
+    ),
+    "labels_per_class": 25,
+    "batch_size": 16,
+    "pretrain_epochs": 30,
+    "pretrain_learning_rate": 0.02,
+    "stage_epochs": [4, 24],  # stage 1 (the head alone), stage 2 (all but BN)
+    "target": 0.9,
+}
+# The rule of the bounds: the one chosen on digits and breast_cancer, the
+# package's default. The grid's constants are 3**k times the study's peak,
+# as on digits; the pair on `min_loss` bounds asks whether what discriminative
+# rates do depends on the height of the rate.
+TRANSFER_RULE = "minimum"
+TRANSFER_GRID = (-2, -1, 0, 1)
+BASE_FACTOR = 0.1  # clr_discriminative: the pretrained base's share of the rate
+SPREAD_RATIO = 100  # clr_spread: fastai's lr_mult, head rate over the first's
+TRANSFER_FIXED = ("time_decay", "one_cycle", "clr", "clr_discriminative", "clr_spread")
+TRANSFER_STUDY = ("clr:min_loss", "clr_discriminative:min_loss")
+TRANSFER_SUMMARY = ("tuned_constant", *TRANSFER_FIXED, *TRANSFER_STUDY)
+TRANSFER_STYLES = {
+    "tuned_constant": {"color": "black"},
+    "time_decay": {"ls": "--"},
+    "clr:min_loss": {"ls": ":"},
+    "clr_discriminative:min_loss": {"ls": ":"},
+}
+
+
+def load_transfer(seed):
+    """(source, target) splits: digits 0-4, 75/25 as the digits problem splits
+    them; digits 5-9 (labelled 0-4), `labels_per_class` of each for training,
+    drawn by `seed`, and the rest for validation."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    data = load_digits()
+    x = (data.images / 16.0).astype("float32")[..., None]
+    source, target = data.target < 5, data.target >= 5
+    source_split = train_test_split(
+        x[source],
+        data.target[source],
+        test_size=0.25,
+        stratify=data.target[source],
+        random_state=0,
+    )
+    labels = data.target[target] - 5
+    target_split = train_test_split(
+        x[target],
+        labels,
+        train_size=5 * TRANSFER["labels_per_class"],
+        stratify=labels,
+        random_state=seed,
+    )
+    return source_split, target_split
+
+
+def make_base(network):
+    """The body to pretrain: Keras's MobileNet (alpha 0.25, no weights) on
+    the digits upsampled to 32x32, its smallest input; or, for smoke runs
+    (`"small"`), two depthwise separable convolutions with batch
+    normalization, which trace in a fraction of the time."""
+    if network == "mobilenet":
+        return keras.applications.MobileNet(
+            input_shape=(32, 32, 1),
+            alpha=0.25,
+            include_top=False,
+            weights=None,
+            pooling="avg",
+            name="base",
+        )
+    inputs = keras.Input((8, 8, 1))
+    x = inputs
+    for i, filters in enumerate((8, 16)):
+        x = keras.layers.SeparableConv2D(filters, 3, padding="same", name=f"sep_{i}")(x)
+        x = keras.layers.BatchNormalization(name=f"bn_{i}")(x)
+        x = keras.layers.ReLU()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, x, name="base")
+
+
+def with_head(base, network, name):
+    """`base` under a new 5-way softmax head named `name`."""
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Resizing(32, 32)(inputs) if network == "mobilenet" else inputs
+    outputs = keras.layers.Dense(5, activation="softmax", name=name)(base(x))
+    return keras.Model(inputs, outputs)
+
+
+def unfreeze(base):
+    """Everything trains but batch normalization, which keeps the
+    pretraining's statistics and runs in inference mode, as when frozen:
+    125 images in batches of 16 are too few to estimate them again."""
+    base.trainable = True
+    for layer in base.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+
+
+def fit_stage(model, optimizer, data, epochs, seed):
+    """Compiles `model` with `optimizer` and trains it for `epochs`."""
+    x_train, x_val, y_train, y_val = data
+    batch_size = TRANSFER["batch_size"]
+    torch = keras.backend.backend() == "torch"
+    model.compile(
+        optimizer=optimizer,
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        steps_per_execution=1 if torch else math.ceil(len(x_train) / batch_size),
+    )
+    keras.utils.set_random_seed(seed)
+    history = model.fit(
+        x_train,
+        y_train,
+        batch_size=batch_size,
+        epochs=epochs,
+        validation_data=(x_val, y_val),
+        verbose=0,
+    )
+    return history.history
+
+
+def fine_tune(model, base, optimizers, data, epochs, seed):
+    """The recipe: two stages, and the update count carried across them.
+
+    Stage 1 trains the new head on the frozen base (whose batch
+    normalization then runs in inference mode) with `optimizers[0]()`.
+    Stage 2 unfreezes the base, batch normalization aside, and trains the
+    whole network with `optimizers[1]()`: a new optimizer, since a built one
+    takes no new variables, and unfreezing means compiling again. Before it
+    trains, it is set to the update count where stage 1 ended, so that a
+    schedule over both stages goes on from its position in the cycle (a
+    decay from what it had decayed to) instead of starting again. Nothing
+    else carries across: the momentum starts from zero. Returns the
+    validation curves of both stages, end to end, and the update count at
+    the end of each stage.
+    """
+    base.trainable = False
+    curves = [fit_stage(model, optimizers[0](), data, epochs[0], seed)]
+    updates = [int(keras.ops.convert_to_numpy(model.optimizer.iterations))]
+    unfreeze(base)
+    optimizer = optimizers[1]()
+    optimizer.iterations.assign(updates[0])
+    curves.append(fit_stage(model, optimizer, data, epochs[1], seed))
+    updates.append(int(keras.ops.convert_to_numpy(optimizer.iterations)))
+    run = {
+        key: [round(v, 6) for curve in curves for v in curve[key]]
+        for key in ("val_accuracy", "val_loss")
+    }
+    return {**run, "updates": updates}
+
+
+def transfer_optimizers(kind, bounds, model, base, spe, epochs):
+    """Functions that make each stage's optimizer for contender `kind`, SGD
+    with momentum 0.9; `bounds` = (floor, peak), `spe` = updates per epoch.
+    Every schedule spans both stages; CLR has half cycles of 2 epochs."""
+    floor, peak = bounds
+    total = spe * sum(epochs)
+    if kind == "constant":
+        return (lambda: stock("SGD", peak),) * 2
+    if kind == "time_decay":  # from the peak to half of it, as on digits
+
+        def decayed():
+            schedule = keras.optimizers.schedules.InverseTimeDecay(peak, 1, 1 / total)
+            return stock("SGD", schedule)
+
+        return (decayed,) * 2
+    if kind == "one_cycle":
+        cycle = {"mode": "one_cycle", "total_steps": total}
+        return (lambda: clr_optimizer("SGD", None, peak, cycle),) * 2
+    half_cycle = {"step_size": 2 * spe}
+    groups = None  # clr: one rate for every layer
+    if kind == "clr_discriminative":
+        groups = [{"layers": base, "factor": BASE_FACTOR, "name": "base"}]
+    elif kind == "clr_spread":
+        # The base's trainable layers, input side first, in two halves
+        # (MobileNet: the stem and blocks 1-6; blocks 7-13), then the head.
+        layers = [layer for layer in base.layers if layer.trainable_weights]
+        half = len(layers) // 2
+        groups = clr_optimizers.spread(
+            [layers[:half], layers[half:], model.get_layer("head")],
+            peak / SPREAD_RATIO,
+            peak,
+            names=["early", "late", "head"],
+        )
+    # Stage 1 trains the head alone: no groups, which would select nothing.
+    return (
+        lambda: clr_optimizer("SGD", floor, peak, half_cycle),
+        lambda: clr_optimizer("SGD", floor, peak, half_cycle, groups),
+    )
+
+
+def transfer_model(network, weights, seed):
+    """The pretrained base under a new head, initialised by `seed`; the base
+    unfrozen as in stage 2."""
+    base = make_base(network)
+    base.set_weights(weights)
+    keras.utils.set_random_seed(seed)
+    model = with_head(base, network, "head")
+    unfreeze(base)
+    return model, base
+
+
+def pretrain_unit(seed, network, epochs, sweep_steps):
+    """The set-up, the same for every contender: the base pretrained on
+    digits 0-4 with Keras's SGD at a constant rate, and the range test of
+    the network as stage 2 trains it."""
+    keras.backend.clear_session()
+    source, target = load_transfer(seed)
+    keras.utils.set_random_seed(seed)
+    base = make_base(network)
+    model = with_head(base, network, "source_head")
+    torch = keras.backend.backend() == "torch"
+    model.compile(
+        optimizer=stock("SGD", TRANSFER["pretrain_learning_rate"]),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        steps_per_execution=1 if torch else steps_per_epoch(source),
+    )
+    history = model.fit(
+        source[0],
+        source[2],
+        batch_size=BATCH_SIZE,
+        epochs=epochs,
+        validation_data=(source[1], source[3]),
+        verbose=0,
+    ).history
+    weights = base.get_weights()
+    # The sweep starts from the pretrained base and the new head as
+    # initialised, everything but batch normalization trainable: as on
+    # digits, where a trained model's sweep suggests rates too low to train.
+    model = transfer_model(network, weights, seed)[0]
+    model.compile(optimizer=stock("SGD"), loss="sparse_categorical_crossentropy")
+    sweep = find_lr(
+        model,
+        target[0],
+        target[2],
+        batch_size=TRANSFER["batch_size"],
+        steps=sweep_steps,
+        max_lr=SWEEP_MAX,
+        seed=seed,
+        verbose=0,
+    )
+    return {
+        "weights": weights,
+        "pretraining": {
+            "val_accuracy": [round(v, 6) for v in history["val_accuracy"]],
+            "val_loss": [round(v, 6) for v in history["val_loss"]],
+        },
+        "suggestions": {r: list(b) for r, b in sweep.suggestions.items()},
+    }
+
+
+def transfer_plans(suggestions):
+    """(contender, kind, bounds) of every fine-tuning run of a seed."""
+    study = suggestions["min_loss"]
+    plans = [
+        (f"grid:{k}", "constant", [None, study[1] * 3.0**k]) for k in TRANSFER_GRID
+    ]
+    plans += [(kind, kind, suggestions[TRANSFER_RULE]) for kind in TRANSFER_FIXED]
+    plans += [(key, key.split(":")[0], study) for key in TRANSFER_STUDY]
+    return plans
+
+
+def transfer_unit(seed, network, weights, epochs, kind, bounds):
+    """One contender's fine-tuning, from the seed's pretrained base."""
+    keras.backend.clear_session()
+    data = load_transfer(seed)[1]
+    model, base = transfer_model(network, weights, seed)
+    spe = math.ceil(len(data[0]) / TRANSFER["batch_size"])
+    optimizers = transfer_optimizers(kind, bounds, model, base, spe, epochs)
+    run = fine_tune(model, base, optimizers, data, epochs, seed)
+    return {**run, "bounds": list(bounds)}
+
+
 def init_worker():
     # One thread per process: runs are deterministic, and the processes share
     # the cores between them.
@@ -391,9 +694,11 @@ def choose_rule(cells, rules):
     return min(means, key=means.get), means
 
 
-def tuned_key(summaries):
+def tuned_key(summaries, grid=tuple(f"grid:{k}" for k in GRID)):
+    """The grid point with the best median final validation accuracy (then
+    best accuracy, then the lowest rate)."""
     return max(
-        (f"grid:{k}" for k in GRID),
+        grid,
         key=lambda key: (
             summaries[key]["final_val_accuracy"]["median"],
             summaries[key]["best_val_accuracy"]["median"],
@@ -431,24 +736,59 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--sweep-steps", type=int, default=200)
     parser.add_argument("--optimizers", default="SGD,RMSprop,Adam")
+    parser.add_argument(
+        "--problems",
+        default=",".join([*PROBLEMS, "transfer"]),
+        help="the problems to run; the JSON file keeps the parts not run",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", default="benchmarks/convergence.json")
     parser.add_argument("--plot", default="benchmarks/convergence.png")
+    parser.add_argument(
+        "--transfer-plot", default="benchmarks/convergence_transfer.png"
+    )
     args = parser.parse_args(argv)
+    problems = args.problems.split(",")
+    unknown = set(problems) - {*PROBLEMS, "transfer"}
+    if unknown:
+        parser.error(f"unknown problems: {', '.join(sorted(unknown))}")
     optimizers = args.optimizers.split(",")[: 1 if args.quick else None]
     epochs, seeds, sweep_steps, workers = (
         (2, 1, 30, 1)
         if args.quick
         else (args.epochs, args.seeds, args.sweep_steps, args.workers)
     )
-    started = time.perf_counter()
     print(
         f"clr-optimizers {clr_optimizers.__version__}, Keras {keras.__version__} "
-        f"({keras.backend.backend()}), {date.today()}: {', '.join(optimizers)}; "
-        f"{epochs} epochs, {seeds} seed(s), batch {BATCH_SIZE}; {workers} worker "
-        f"process(es) of one thread each"
+        f"({keras.backend.backend()}), {date.today()}: {', '.join(problems)}; "
+        f"{seeds} seed(s); {workers} worker process(es) of one thread each"
     )
-    for problem, about in PROBLEMS.items():
+    result = {}
+    if set(problems) != {*PROBLEMS, "transfer"} and os.path.exists(args.json):
+        with open(args.json) as f:
+            result = json.load(f)  # the parts not run are kept
+    compared = {p: about for p, about in PROBLEMS.items() if p in problems}
+    if compared:
+        kept = {"transfer": result["transfer"]} if "transfer" in result else {}
+        runs = (epochs, seeds, sweep_steps, workers)
+        result = {**compare(compared, optimizers, *runs, args.plot), **kept}
+    if "transfer" in problems:
+        command = ["python", "benchmarks/convergence.py", *(argv or sys.argv[1:])]
+        result["transfer"] = transfer(
+            args.quick, seeds, sweep_steps, workers, " ".join(command)
+        )
+        plot_transfer(args.transfer_plot, result["transfer"])
+    with open(args.json, "w") as f:
+        json.dump(result, f)
+    print(f"Written to {args.json}")
+
+
+def compare(problems, optimizers, epochs, seeds, sweep_steps, workers, plot_path):
+    """Digits and breast cancer (those of them in `problems`): every
+    contender, optimizer and seed, and the study's protocol with digits."""
+    started = time.perf_counter()
+    print(f"\n{', '.join(optimizers)}; {epochs} epochs, batch {BATCH_SIZE}")
+    for problem, about in problems.items():
         data = load(problem)
         about.update(
             train=len(data[0]),
@@ -460,7 +800,7 @@ def main(argv=None):
             f"{about['validation']} validation, {about['steps_per_epoch']} updates "
             f"per epoch; target validation accuracy {about['target']}"
         )
-    units = [(p, n, s) for p in PROBLEMS for n in optimizers for s in range(seeds)]
+    units = [(p, n, s) for p in problems for n in optimizers for s in range(seeds)]
 
     print("\nRange tests, constants, the grid and triangular CLR by every rule")
     first = run_all(
@@ -470,7 +810,7 @@ def main(argv=None):
     for p, n in {(p, n) for p, n, _ in units}:
         per_seed = [first[(p, n, s)]["runs"] for s in range(seeds)]
         cells[(p, n)] = {
-            key: summarise([runs[key] for runs in per_seed], PROBLEMS[p]["target"])
+            key: summarise([runs[key] for runs in per_seed], problems[p]["target"])
             for key in per_seed[0]
         }
     rules = list(first[units[0]]["suggestions"])  # RangeTestResult.suggestions
@@ -487,27 +827,32 @@ def main(argv=None):
     )
     jobs = {u: (fixed_unit, (*u, epochs, first[u]["suggestions"][rule])) for u in units}
     protocol_epochs = max(1, epochs // 2)
-    jobs.update(
-        {
-            ("protocol", s): (protocol_unit, (s, protocol_epochs, sweep_steps, rule))
-            for s in range(seeds)
-        }
-    )
+    if "digits" in problems:
+        jobs.update(
+            {
+                ("protocol", s): (
+                    protocol_unit,
+                    (s, protocol_epochs, sweep_steps, rule),
+                )
+                for s in range(seeds)
+            }
+        )
     second = run_all(jobs, workers)
     for p, n in cells:
         per_seed = [second[(p, n, s)]["runs"] for s in range(seeds)]
         for key in FIXED:
             cells[(p, n)][key] = summarise(
-                [runs[key] for runs in per_seed], PROBLEMS[p]["target"]
+                [runs[key] for runs in per_seed], problems[p]["target"]
             )
         tuned = tuned_key(cells[(p, n)])
         cells[(p, n)]["tuned_constant"] = {**cells[(p, n)][tuned], "grid_point": tuned}
         cells[(p, n)]["triangular"] = cells[(p, n)][f"triangular:{rule}"]
     wall = time.perf_counter() - started
 
-    report(optimizers, epochs, seeds, rule, mean_ranks, cells, first)
-    protocol = [second[("protocol", s)] for s in range(seeds)]
-    report_protocol(protocol, protocol_epochs)
+    report(problems, optimizers, epochs, seeds, rule, mean_ranks, cells, first)
+    protocol = [second[("protocol", s)] for s in range(seeds) if "digits" in problems]
+    if protocol:
+        report_protocol(protocol, protocol_epochs)
     print(f"\nWall time {wall / 60:.1f} min")
 
     unit_runs = {u: {**first[u]["runs"], **second[u]["runs"]} for u in units}
@@ -527,7 +872,7 @@ def main(argv=None):
         "workers": workers,
         "threads_per_worker": 1,
         "wall_seconds": round(wall),
-        "problems": PROBLEMS,
+        "problems": problems,
         "rule": rule,
         "rule_mean_ranks": mean_ranks,
         "suggestions": [
@@ -542,14 +887,132 @@ def main(argv=None):
         "protocol": {"epochs": protocol_epochs, "runs": protocol},
         "runs": runs,
     }
-    with open(args.json, "w") as f:
-        json.dump(result, f)
-    print(f"Written to {args.json}")
-    plot(args.plot, cells, unit_runs, optimizers, seeds, epochs, rule)
+    plot(plot_path, problems, cells, unit_runs, optimizers, seeds, epochs, rule)
+    return result
 
 
-def report(optimizers, epochs, seeds, rule, mean_ranks, cells, first):
-    for problem, about in PROBLEMS.items():
+def transfer(quick, seeds, sweep_steps, workers, command):
+    """The transfer problem: its set-up per seed, then every contender's
+    fine-tuning; the JSON file's "transfer" part."""
+    started, commit = time.perf_counter(), git_commit()  # what the runs run
+    network = "small" if quick else "mobilenet"
+    pretrain_epochs = 2 if quick else TRANSFER["pretrain_epochs"]
+    epochs = [1, 1] if quick else TRANSFER["stage_epochs"]
+    data = load_transfer(0)[1]
+    setting = {
+        **TRANSFER,
+        "network": network,
+        "pretrain_epochs": pretrain_epochs,
+        "stage_epochs": epochs,
+        "train": len(data[0]),
+        "validation": len(data[1]),
+        "steps_per_epoch": math.ceil(len(data[0]) / TRANSFER["batch_size"]),
+        "rule": TRANSFER_RULE,
+        "grid": list(TRANSFER_GRID),
+        "base_factor": BASE_FACTOR,
+        "spread_ratio": SPREAD_RATIO,
+    }
+    print(
+        f"\ntransfer: {TRANSFER['description']} ({network}); {setting['train']} "
+        f"train / {setting['validation']} validation, batch "
+        f"{TRANSFER['batch_size']}, {setting['steps_per_epoch']} updates per "
+        f"epoch; {epochs[0]} + {epochs[1]} epochs; target validation accuracy "
+        f"{TRANSFER['target']}"
+    )
+    print("Pretraining on digits 0-4 and the range test of the stage-2 network")
+    jobs = {
+        s: (pretrain_unit, (s, network, pretrain_epochs, sweep_steps))
+        for s in range(seeds)
+    }
+    first = run_all(jobs, workers)
+    print("Fine-tuning: every contender")
+    jobs = {
+        (s, key): (transfer_unit, (s, network, first[s]["weights"], epochs, *plan))
+        for s in range(seeds)
+        for key, *plan in transfer_plans(first[s]["suggestions"])
+    }
+    second = run_all(jobs, workers)
+    keys = [key for key, *_ in transfer_plans(first[0]["suggestions"])]
+    summaries = {
+        key: summarise([second[(s, key)] for s in range(seeds)], TRANSFER["target"])
+        for key in keys
+    }
+    for key, summary in summaries.items():  # the head alone, on the frozen base
+        summary["stage_1_val_accuracy"] = spread(
+            [second[(s, key)]["val_accuracy"][epochs[0] - 1] for s in range(seeds)]
+        )
+    grid = [f"grid:{k}" for k in TRANSFER_GRID]
+    tuned = tuned_key(summaries, grid)
+    summaries["tuned_constant"] = {**summaries[tuned], "grid_point": tuned}
+    wall = time.perf_counter() - started
+    result = {
+        "date": str(date.today()),
+        "command": command,
+        "commit": commit,
+        "versions": versions(),
+        "backend": keras.backend.backend(),
+        "setting": setting,
+        "seeds": seeds,
+        "sweep_steps": sweep_steps,
+        "workers": workers,
+        "threads_per_worker": 1,
+        "wall_seconds": round(wall),
+        "pretraining": [{"seed": s, **first[s]["pretraining"]} for s in range(seeds)],
+        "suggestions": [{"seed": s, **first[s]["suggestions"]} for s in range(seeds)],
+        "summaries": [
+            {"contender": key, **finite(summary)} for key, summary in summaries.items()
+        ],
+        "runs": [
+            {"seed": s, "contender": key, **second[(s, key)]}
+            for s in range(seeds)
+            for key in keys
+        ],
+    }
+    report_transfer(result, summaries)
+    print(f"\nWall time {wall / 60:.1f} min")
+    return result
+
+
+def git_commit():
+    """The checkout's commit, marked `+changes` when tracked files differ
+    from it, or None outside a checkout."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        commit, changes = (
+            subprocess.run(
+                ["git", *command],
+                cwd=here,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            for command in (
+                ["rev-parse", "HEAD"],
+                ["status", "--porcelain", "--untracked-files=no"],
+            )
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("+changes" if changes else "")
+
+
+def versions():
+    import sklearn
+
+    found = {
+        "clr_optimizers": clr_optimizers.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "python": platform.python_version(),
+    }
+    backend = keras.backend.backend()
+    found[backend] = sys.modules[backend].__version__
+    return found
+
+
+def report(problems, optimizers, epochs, seeds, rule, mean_ranks, cells, first):
+    for problem, about in problems.items():
         print(
             f"\n== {problem}: median [IQR] over {seeds} seed(s); target "
             f"{about['target']}; {epochs} epochs"
@@ -625,16 +1088,16 @@ def report_protocol(protocol, epochs):
         )
 
 
-def plot(path, cells, unit_runs, optimizers, seeds, epochs, rule):
+def plot(path, problems, cells, unit_runs, optimizers, seeds, epochs, rule):
     try:
         from matplotlib.figure import Figure
     except ImportError:
         print("matplotlib is not installed: no plot.")
         return
     figure = Figure(figsize=(4.2 * len(optimizers), 7.5), layout="constrained")
-    axes = figure.subplots(len(PROBLEMS), len(optimizers), sharex=True, squeeze=False)
+    axes = figure.subplots(len(problems), len(optimizers), sharex=True, squeeze=False)
     x = np.arange(1, epochs + 1)
-    for row, problem in zip(axes, PROBLEMS):
+    for row, problem in zip(axes, problems):
         for ax, name in zip(row, optimizers):
             summaries = cells[(problem, name)]
             keys = {key: key for key in SUMMARY}
@@ -651,9 +1114,9 @@ def plot(path, cells, unit_runs, optimizers, seeds, epochs, rule):
                 q1, median, q3 = np.quantile(curves, [0.25, 0.5, 0.75], axis=0)
                 (line,) = ax.plot(x, median, label=label, lw=1.2, **style)
                 ax.fill_between(x, q1, q3, color=line.get_color(), alpha=0.15, lw=0)
-            ax.axhline(PROBLEMS[problem]["target"], color="0.5", lw=0.8, ls=":")
+            ax.axhline(problems[problem]["target"], color="0.5", lw=0.8, ls=":")
             ax.set_title(f"{problem}, {name}")
-            ax.set_ylim(*PROBLEMS[problem]["ylim"])
+            ax.set_ylim(*problems[problem]["ylim"])
             ax.grid(alpha=0.3)
         row[0].set_ylabel("validation accuracy")
     for ax in axes[-1]:
@@ -662,6 +1125,82 @@ def plot(path, cells, unit_runs, optimizers, seeds, epochs, rule):
     figure.suptitle(
         f"Median validation accuracy over {seeds} seeds (bands: quartiles); "
         f"peaks by the range test's '{rule}' rule"
+    )
+    figure.savefig(path, dpi=100)
+    print(f"Plot written to {path}")
+
+
+def report_transfer(result, summaries):
+    setting, seeds = result["setting"], result["seeds"]
+    epochs = setting["stage_epochs"]
+    pretrained = ", ".join(
+        f"{run['val_accuracy'][-1]:.3f}" for run in result["pretraining"]
+    )
+    peaks = {
+        rule: statistics.median(s[rule][1] for s in result["suggestions"])
+        for rule in (TRANSFER_RULE, "min_loss")
+    }
+    tuned = summaries["tuned_constant"]["grid_point"]
+    print(
+        f"\n== transfer: median [IQR] over {seeds} seed(s); target "
+        f"{setting['target']}; {epochs[0]} + {epochs[1]} epochs\n"
+        f"pretrained on digits 0-4: validation accuracy {pretrained} (by seed); "
+        f"peak by "
+        f"'{TRANSFER_RULE}' {peaks[TRANSFER_RULE]:.3g}, by 'min_loss' "
+        f"{peaks['min_loss']:.3g} (medians); tuned constant = {tuned} (the "
+        f"'min_loss' peak x 3**{tuned.split(':')[1]}), chosen from "
+        f"{len(TRANSFER_GRID)} runs per seed"
+    )
+    print(
+        f"  {'contender':<30}{'epochs to target':>20}{'after stage 1':>22}"
+        f"{'final val acc':>22}{'best val acc':>22}{'final val loss':>22}"
+    )
+    fields = (
+        "epochs_to_target",
+        "stage_1_val_accuracy",
+        "final_val_accuracy",
+        "best_val_accuracy",
+        "final_val_loss",
+    )
+    for key in TRANSFER_SUMMARY:
+        s = summaries[key]
+        print(
+            f"  {key:<30}{cell(s, fields[0]):>20}"
+            + "".join(f"{cell(s, field):>22}" for field in fields[1:])
+        )
+
+
+def plot_transfer(path, result):
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        print("matplotlib is not installed: no plot.")
+        return
+    setting, seeds = result["setting"], result["seeds"]
+    summaries = {s["contender"]: s for s in result["summaries"]}
+    figure = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = figure.subplots()
+    epochs = setting["stage_epochs"]
+    x = np.arange(1, sum(epochs) + 1)
+    for label in TRANSFER_SUMMARY:
+        key = summaries[label].get("grid_point") or label
+        curves = np.array(
+            [run["val_accuracy"] for run in result["runs"] if run["contender"] == key]
+        )
+        q1, median, q3 = np.quantile(curves, [0.25, 0.5, 0.75], axis=0)
+        style = TRANSFER_STYLES.get(label, {})
+        (line,) = ax.plot(x, median, label=label, lw=1.2, **style)
+        ax.fill_between(x, q1, q3, color=line.get_color(), alpha=0.12, lw=0)
+    ax.axvline(epochs[0] + 0.5, color="0.5", lw=0.8)
+    ax.axhline(setting["target"], color="0.5", lw=0.8, ls=":")
+    ax.set_xlabel(f"epoch (stage 1: the head alone, epochs 1-{epochs[0]})")
+    ax.set_ylabel("validation accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title(
+        f"Fine-tuning on digits 5-9, {setting['train']} labels: median over "
+        f"{seeds} seeds (bands: quartiles)",
+        fontsize=9,
     )
     figure.savefig(path, dpi=100)
     print(f"Plot written to {path}")

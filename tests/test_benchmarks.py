@@ -141,6 +141,27 @@ def quartiles(values):
     return [ordered[round((len(ordered) - 1) * q)] for q in (0.25, 0.5, 0.75)]
 
 
+def check_summary(summary, curves, target):
+    """A summary's quartiles are those of its seeds' curves."""
+    reached = [
+        next((i + 1 for i, a in enumerate(c["val_accuracy"]) if a >= target), None)
+        for c in curves
+    ]
+    q1, median, q3 = quartiles([float("inf") if r is None else r for r in reached])
+    expected = [None if v == float("inf") else v for v in (q1, median, q3)]
+    epochs = summary["epochs_to_target"]
+    assert [epochs["q1"], epochs["median"], epochs["q3"]] == expected
+    for field, values in (
+        ("final_val_accuracy", [c["val_accuracy"][-1] for c in curves]),
+        ("best_val_accuracy", [max(c["val_accuracy"]) for c in curves]),
+        ("final_val_loss", [c["val_loss"][-1] for c in curves]),
+    ):
+        # A run that diverged has a NaN loss, in both places.
+        assert [summary[field][k] for k in ("q1", "median", "q3")] == pytest.approx(
+            quartiles(values), nan_ok=True
+        )
+
+
 def check_convergence(result):
     """Every summary follows from the per-seed curves in the same file."""
     runs = {}
@@ -160,33 +181,7 @@ def check_convergence(result):
     for (problem, optimizer, contender), by_seed in runs.items():
         curves = [by_seed[s] for s in sorted(by_seed)]
         summary = summaries[(problem, optimizer, contender)]
-        reached = [
-            next(
-                (
-                    i + 1
-                    for i, a in enumerate(c["val_accuracy"])
-                    if a >= target[problem]
-                ),
-                None,
-            )
-            for c in curves
-        ]
-        finals = [c["val_accuracy"][-1] for c in curves]
-        bests = [max(c["val_accuracy"]) for c in curves]
-        q1, median, q3 = quartiles([float("inf") if r is None else r for r in reached])
-        expected = [None if v == float("inf") else v for v in (q1, median, q3)]
-        epochs = summary["epochs_to_target"]
-        assert [epochs["q1"], epochs["median"], epochs["q3"]] == expected
-        losses = [c["val_loss"][-1] for c in curves]
-        for field, values in (
-            ("final_val_accuracy", finals),
-            ("best_val_accuracy", bests),
-            ("final_val_loss", losses),
-        ):
-            # A run that diverged has a NaN loss, in both places.
-            assert [summary[field][k] for k in ("q1", "median", "q3")] == pytest.approx(
-                quartiles(values), nan_ok=True
-            )
+        check_summary(summary, curves, target[problem])
     for problem, optimizer in units:
         cell = {
             c: s for (p, o, c), s in summaries.items() if (p, o) == (problem, optimizer)
@@ -248,11 +243,99 @@ def check_convergence(result):
             assert protocol["bounds"] == suggestions[key][result["rule"]]
 
 
+TRANSFER_CONTENDERS = {
+    *(f"grid:{k}" for k in (-2, -1, 0, 1)),
+    "time_decay",
+    "one_cycle",
+    "clr",
+    "clr_discriminative",
+    "clr_spread",
+    "clr:min_loss",
+    "clr_discriminative:min_loss",
+}
+
+
+def check_transfer(transfer):
+    """The transfer part: every contender and seed, stage 2 starting at the
+    update count where stage 1 ended, summaries that follow from the
+    per-seed curves, bounds from each seed's range test, and where the
+    figures come from."""
+    setting, seeds = transfer["setting"], transfer["seeds"]
+    first, second = setting["stage_epochs"]
+    per_epoch = setting["steps_per_epoch"]
+    assert setting["train"] == 5 * setting["labels_per_class"]
+    assert setting["train"] + setting["validation"] == 896  # digits 5-9
+    assert per_epoch == -(-setting["train"] // setting["batch_size"])
+    commit = transfer["commit"]
+    assert commit is None or len(commit.removesuffix("+changes")) == 40
+    assert transfer["versions"]["clr_optimizers"]
+    assert {"keras", "numpy", "scikit-learn", "python", transfer["backend"]} <= set(
+        transfer["versions"]
+    )
+    assert "benchmarks/convergence.py" in transfer["command"]
+    assert [p["seed"] for p in transfer["pretraining"]] == list(range(seeds))
+    for pretraining in transfer["pretraining"]:
+        assert len(pretraining["val_accuracy"]) == setting["pretrain_epochs"]
+    runs = {}
+    for run in transfer["runs"]:
+        assert len(run["val_accuracy"]) == len(run["val_loss"]) == first + second
+        assert run["updates"] == [per_epoch * first, per_epoch * (first + second)]
+        runs.setdefault(run["contender"], {})[run["seed"]] = run
+    assert set(runs) == TRANSFER_CONTENDERS
+    for by_seed in runs.values():
+        assert set(by_seed) == set(range(seeds))
+    summaries = {s["contender"]: s for s in transfer["summaries"]}
+    assert set(summaries) == {*TRANSFER_CONTENDERS, "tuned_constant"}
+    for contender, by_seed in runs.items():
+        curves = [by_seed[s] for s in range(seeds)]
+        summary = summaries[contender]
+        check_summary(summary, curves, setting["target"])
+        stage_1 = [c["val_accuracy"][first - 1] for c in curves]
+        assert [
+            summary["stage_1_val_accuracy"][k] for k in ("q1", "median", "q3")
+        ] == pytest.approx(quartiles(stage_1))
+    grid = [f"grid:{k}" for k in (-2, -1, 0, 1)]
+    best = max(
+        grid,
+        key=lambda g: (
+            summaries[g]["final_val_accuracy"]["median"],
+            summaries[g]["best_val_accuracy"]["median"],
+        ),
+    )
+    assert summaries["tuned_constant"]["grid_point"] == best
+    anonymous = {"contender": None, "grid_point": None}
+    assert {**summaries["tuned_constant"], **anonymous} == {
+        **summaries[best],
+        **anonymous,
+    }
+    # The grid: the study's (min_loss) peak times 3**k; the pair marked
+    # min_loss: its bounds; the others: the bounds of the setting's rule.
+    suggestions = {s["seed"]: s for s in transfer["suggestions"]}
+    assert set(suggestions) == set(range(seeds))
+    for run in transfer["runs"]:
+        suggestion = suggestions[run["seed"]]
+        kind, _, detail = run["contender"].partition(":")
+        if kind == "grid":
+            peak = suggestion["min_loss"][1] * 3.0 ** int(detail)
+            assert run["bounds"] == [None, pytest.approx(peak, rel=1e-12)]
+        else:
+            assert run["bounds"] == suggestion[detail or setting["rule"]]
+
+
 @pytest.mark.slow
 def test_convergence_quick(tmp_path):
     pytest.importorskip("sklearn")
     path, png = tmp_path / "convergence.json", tmp_path / "convergence.png"
-    stdout = run("convergence.py", "--json", str(path), "--plot", str(png))
+    transfer_png = tmp_path / "convergence_transfer.png"
+    stdout = run(
+        "convergence.py",
+        "--json",
+        str(path),
+        "--plot",
+        str(png),
+        "--transfer-plot",
+        str(transfer_png),
+    )
     assert "The study's protocol (Table 7)" in stdout
     result = json.loads(path.read_text())
     assert result["backend"] == BACKEND
@@ -263,6 +346,11 @@ def test_convergence_quick(tmp_path):
     assert set(protocol["after"]) == {"decay", "triangular", "modified_triangular2"}
     assert len(protocol["bounds"]) == len(protocol["trained_model_bounds"]) == 2
     assert png.read_bytes()[:4] == b"\x89PNG"
+    transfer = result["transfer"]
+    assert transfer["seeds"] == 1
+    assert transfer["setting"]["network"] == "small"
+    check_transfer(transfer)
+    assert transfer_png.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_committed_convergence_figures():
@@ -277,3 +365,11 @@ def test_committed_convergence_figures():
 
     default = inspect.signature(RangeTestResult.suggestion).parameters["rule"].default
     assert result["rule"] == default
+    # The transfer problem: MobileNet, bounds by the same rule.
+    transfer = result["transfer"]
+    assert transfer["seeds"] >= 5
+    assert transfer["setting"]["network"] == "mobilenet"
+    assert transfer["setting"]["rule"] == default
+    # Every seed's set-up worked: its pretraining learnt digits 0-4.
+    assert min(p["val_accuracy"][-1] for p in transfer["pretraining"]) >= 0.9
+    check_transfer(transfer)
