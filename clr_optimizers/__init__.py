@@ -26,6 +26,7 @@ from clr_optimizers.optimizers import (
     Adamax,
     Nadam,
     RMSprop,
+    get,
 )
 
 try:
@@ -49,6 +50,7 @@ __all__ = [
     "__version__",
     "cyclical",
     "find_lr",
+    "get",
     "plot_schedule",
     "schedules",
     "spread",

@@ -67,7 +67,8 @@ class LearningRateMonitor(keras.callbacks.Callback):
         momentum_values: The same for the momentum (`momentum`, or `beta_1`
             in the Adam family), cycled or constant, NaN for updates by an
             optimizer without one; `None` if no optimizer recorded had one
-            (Adagrad, Adadelta).
+            (Adagrad, Adadelta, and SGD and RMSprop at their default
+            `momentum=0`). Where it is `None`, the logs get no `momentum`.
         group_learning_rates: For an optimizer with `groups`, each group's
             rates by name, as `learning_rates` (NaN for updates by an
             optimizer without that group).
@@ -340,8 +341,13 @@ def _count(optimizer: Any) -> int:
 
 
 def _constant_momentum(optimizer: Any, size: int) -> np.ndarray | None:
+    """The optimizer's constant momentum, or `None` where it has none: no
+    momentum argument (Adagrad, Adadelta) or a `momentum` of 0 (SGD's and
+    RMSprop's default, which adds no momentum at all)."""
     for name in MOMENTUM_ARGUMENTS:
         value = vars(optimizer).get(name)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if name == "momentum" and value == 0:
+                return None
             return np.full(size, float(value), dtype=np.float64)
     return None

@@ -5,6 +5,7 @@ CLR optimizer, or any `LearningRateSchedule`."""
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -14,6 +15,7 @@ import numpy as np
 from clr_optimizers._optimizer import CyclicalOptimizer
 from clr_optimizers._policies import check_floor_derivable, parse
 from clr_optimizers._policies._base import as_step, host_values, schedule_rates
+from clr_optimizers._policies._scale_fn import UnsavedScaleFunction
 from clr_optimizers._state import ScheduleState
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
@@ -36,13 +38,15 @@ def policy_source(
     """A `clr` dict with its floor, evaluated by its policy."""
     if learning_rate is None:
         check_floor_derivable(clr)
-    policy, floor = parse(
-        dict(clr),
-        learning_rate=0.0 if learning_rate is None else learning_rate,
-        learning_rate_given=learning_rate is not None,
-        decay=decay or 0.0,
-        strict=False,  # a plot saves nothing
-    )
+    with warnings.catch_warnings():  # a plot saves nothing
+        warnings.simplefilter("ignore", UnsavedScaleFunction)
+        policy, floor = parse(
+            dict(clr),
+            learning_rate=0.0 if learning_rate is None else learning_rate,
+            learning_rate_given=learning_rate is not None,
+            decay=decay or 0.0,
+            strict=False,
+        )
     if policy is None:  # neither clr nor decay: a dict always has a policy
         raise ValueError("A `clr` dict describes a schedule.")
     peak = policy.max_lr

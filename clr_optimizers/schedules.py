@@ -38,6 +38,9 @@ from clr_optimizers._policies import (
     parse,
 )
 from clr_optimizers._policies._base import as_step
+from clr_optimizers._policies._scale_fn import (
+    UnsavedScaleFunction as UnsavedScaleFunction,  # the warning, to filter it
+)
 from clr_optimizers._types import Tensor
 
 _PACKAGE = "clr_optimizers"

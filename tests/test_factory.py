@@ -150,3 +150,29 @@ def test_rejects_what_it_cannot_make(argument, error, words):
 def test_rejects_a_bad_name_or_package(argument, value):
     with pytest.raises(ValueError, match=f"`{argument}` must be a Python identifier"):
         cyclical(keras.optimizers.Adam, **{argument: value})
+
+
+def test_get_gives_the_clr_optimizer_for_a_name_that_compile_takes():
+    """Code that compiled with `optimizer="adam"`: the name, with `clr`."""
+    clr = {"max_lr": 0.06, "step_size": 4}
+    for name, cls in (("adam", clr_optimizers.Adam), ("SGD", clr_optimizers.SGD)):
+        opt = clr_optimizers.get(name, learning_rate=0.01, clr=clr)
+        assert type(opt) is cls
+        np.testing.assert_allclose(
+            opt.learning_rates(5), [0.01, 0.0225, 0.035, 0.0475, 0.06], rtol=1e-6
+        )
+    ftrl = clr_optimizers.get("ftrl", learning_rate=0.01, clr=clr)
+    assert isinstance(ftrl, keras.optimizers.Ftrl)
+    assert isinstance(ftrl, clr_optimizers.CyclicalOptimizer)
+    assert type(clr_optimizers.get("ftrl")) is type(ftrl)  # one class per base
+    # A serialized config keeps its arguments; the keyword arguments win.
+    config = keras.optimizers.serialize(
+        keras.optimizers.SGD(momentum=0.9, learning_rate=0.5)
+    )
+    opt = clr_optimizers.get(config, learning_rate=0.01, clr=clr)
+    assert opt.get_config()["momentum"] == 0.9
+    assert opt.get_config()["learning_rate"] == 0.01
+    with pytest.raises(TypeError, match="an optimizer's name"):
+        clr_optimizers.get(keras.optimizers.SGD())
+    with pytest.raises(ValueError):
+        clr_optimizers.get("no_such_optimizer")

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import keras
@@ -656,3 +657,36 @@ def test_addons_float32_formula_drifts_where_these_stay_exact():
     assert np.max(np.abs(addons_float32 - exact)) > 1e-6
     ours = values(TriangularCyclicalLearningRate(0.01, 0.06, 2000), steps)
     assert np.max(np.abs(ours - exact)) < 1e-7
+
+
+def test_an_unsavable_scale_fn_warns_at_construction_naming_its_built_in_equal():
+    """TensorFlow Addons' most copied snippet passes this lambda, which
+    trains but fails at the first save: the warning comes at construction,
+    and names the class that gives the same rates and saves."""
+    with pytest.warns(
+        clr_optimizers.schedules.UnsavedScaleFunction,
+        match=r"lambda.*saving it.*raises.*Triangular2CyclicalLearningRate",
+    ):
+        snippet = CyclicalLearningRate(
+            1e-4, 1e-2, step_size=5, scale_fn=lambda x: 1 / (2.0 ** (x - 1))
+        )
+    built_in = Triangular2CyclicalLearningRate(1e-4, 1e-2, step_size=5)
+    steps = np.arange(200)
+    np.testing.assert_array_equal(
+        ops.convert_to_numpy(snippet(steps)), ops.convert_to_numpy(built_in(steps))
+    )
+    with pytest.warns(match=r"ExponentialCyclicalLearningRate\(gamma=0\.99\)"):
+        CyclicalLearningRate(
+            1e-4, 1e-2, step_size=5, scale_fn=lambda x: 0.99**x, scale_mode="iterations"
+        )
+    with pytest.warns(match="register_keras_serializable"):  # no equal
+        CyclicalLearningRate(1e-4, 1e-2, step_size=5, scale_fn=lambda x: 1 / x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", clr_optimizers.schedules.UnsavedScaleFunction)
+        # A registered function saves; a plot saves nothing: neither warns.
+        CyclicalLearningRate(1e-4, 1e-2, 5, scale_fn=scale_functions.inverse_cycle)
+        clr_optimizers.plot_schedule(
+            {"max_lr": 0.1, "step_size": 2, "scale_fn": lambda x: 1.0},
+            8,
+            learning_rate=0.01,
+        )

@@ -12,6 +12,8 @@ import contextlib
 import contextvars
 import functools
 import inspect
+import math
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -100,7 +102,51 @@ def resolve(
         return saved_form(scale_fn), scale_fn
     if strict:
         raise ValueError(f"`{name}` {reason} " + HOW_TO_REGISTER)
+    # It trains; saving it (`model.save`, `ModelCheckpoint`) would raise, at
+    # the first save: say so now, and name a built-in scale it equals.
+    same = built_in_equal(scale_fn)
+    warnings.warn(
+        f"`{name}` {reason} The schedule trains, but saving it (`model.save`, "
+        "`ModelCheckpoint`) raises. "
+        + (f"It equals {same}, which saves. " if same else HOW_TO_REGISTER),
+        UnsavedScaleFunction,
+        stacklevel=5,  # the schedule's caller
+    )
     return None, scale_fn
+
+
+class UnsavedScaleFunction(UserWarning):
+    """A schedule's custom scale function that a config cannot hold."""
+
+
+def built_in_equal(scale_fn: Callable[..., Any]) -> str | None:
+    """What built-in scale `scale_fn` equals on the counts 1 to 50, if any:
+    `1` (triangular), `1 / 2**(x - 1)` (triangular2) or `gamma**x`
+    (exp_range); `None` for any other, or one that needs tensors."""
+    counts = range(1, 51)
+    try:
+        values = [float(scale_fn(float(x))) for x in counts]
+    except Exception:
+        return None
+
+    def same(expected: list[float]) -> bool:
+        return all(math.isclose(v, e, rel_tol=1e-9) for v, e in zip(values, expected))
+
+    if same([1.0] * len(values)):
+        return 'mode "triangular" (`TriangularCyclicalLearningRate`)'
+    if same([0.5 ** (x - 1) for x in counts]):
+        return (
+            'mode "triangular2" (`Triangular2CyclicalLearningRate`) with '
+            'scale_mode "cycle"'
+        )
+    gamma = values[0]
+    if 0 < gamma <= 1 and same([gamma**x for x in counts]):
+        return (
+            f'mode "exp_range" with gamma={gamma!r} '
+            f"(`ExponentialCyclicalLearningRate(gamma={gamma!r})`) with "
+            'scale_mode "iterations"'
+        )
+    return None
 
 
 def saved_form(scale_fn: Callable[..., Any]) -> Saved:
