@@ -212,8 +212,12 @@ class ScheduleState:
         """As a call, for counts on the host (numbers or arrays); a count
         before the restart point is read as the restart point, and one the
         backend's integers cannot hold is refused."""
-        counts = np.maximum(np.asarray(counts, dtype=np.int64), self.start_value)
-        return self(as_step(counts))
+        return self(self._host_step(counts))
+
+    def _host_step(self, counts: Any) -> Tensor:
+        """Counts on the host as a step, those before the restart point read
+        as it."""
+        return as_step(np.maximum(np.asarray(counts, dtype=np.int64), self.start_value))
 
     def momentum_of(self, weight: Tensor) -> Tensor:
         return self.policy.momentum_of(weight)
@@ -236,8 +240,7 @@ class ScheduleState:
         which = self.group(group)
         if not which:
             return host_values(self.at(counts)[0], counts)
-        counts = np.maximum(np.asarray(counts, dtype=np.int64), self.start_value)
-        return host_values(self.each(as_step(counts))[0][which], counts)
+        return host_values(self.each(self._host_step(counts))[0][which], counts)
 
     def momentums(self, counts: Any) -> np.ndarray:
         """The cycled momentums of the updates that follow `counts`."""
@@ -257,17 +260,21 @@ class ScheduleState:
 
     def snapshot(self, count: int) -> Bounds:
         """The bounds, restart point and policy in use now, from `count` on."""
-        groups = tuple(
-            None if b is None else (shortest_float(b[0]), shortest_float(b[1]))
-            for b in self.group_bounds
-        )
         return Bounds(
             count,
             self.floor_value,
             self.peak_value,
             self.start_value,
             self.policy,
-            groups,
+            self._group_values(),
+        )
+
+    def _group_values(self) -> tuple[tuple[float, float] | None, ...]:
+        """Each group's floor and peak as the step uses them (`None` for a
+        factor)."""
+        return tuple(
+            None if b is None else (shortest_float(b[0]), shortest_float(b[1]))
+            for b in self.group_bounds
         )
 
     @property
@@ -440,8 +447,6 @@ class ScheduleState:
         if not self.groups:
             return None
         return [
-            group.to_config(
-                None if b is None else (shortest_float(b[0]), shortest_float(b[1]))
-            )
-            for group, b in zip(self.groups, self.group_bounds)
+            group.to_config(values)
+            for group, values in zip(self.groups, self._group_values())
         ]
