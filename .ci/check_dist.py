@@ -4,6 +4,8 @@
   git, `py.typed` and the type stubs among them) and its licence, and nothing
   else: no tests, benchmarks, notebooks or docs.
 - The sdist holds the package, the licence, the README and pyproject.toml.
+- Both are of the version pyproject.toml declares (the wheel's name and
+  metadata, the sdist's name), release or development.
 - The wheel `python -m build` made from the sdist equals, file for file, a
   wheel built straight from the checkout: the sdist loses nothing.
 
@@ -16,6 +18,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -46,6 +49,16 @@ def main(dist: str) -> int:
 
     files = wheel_files(wheel)
     info = next(n.split("/")[0] for n in files if n.endswith(".dist-info/METADATA"))
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    metadata = files[f"{info}/METADATA"].decode().splitlines()
+    if f"Version: {version}" not in metadata:
+        problems.append(f"the wheel's metadata is not of version {version}")
+    for artifact, name in (
+        (wheel, f"clr_optimizers-{version}-py3-none-any.whl"),
+        (sdist, f"clr_optimizers-{version}.tar.gz"),
+    ):
+        if artifact.name != name:
+            problems.append(f"{artifact.name} is not {name}, the declared version")
     package = {n for n in files if not n.startswith(info + "/")}
     expected = {n for n in tracked("clr_optimizers") if not n.endswith(".pyc")}
     if package != expected:
@@ -83,7 +96,8 @@ def main(dist: str) -> int:
         print(f"FAIL: {problem}")
     if not problems:
         print(
-            f"OK: {wheel.name} ({len(package)} package files and the licence) and "
+            f"OK: version {version}: {wheel.name} ({len(package)} package files and "
+            "the licence) and "
             f"{sdist.name}; the sdist builds the same wheel."
         )
     return 1 if problems else 0

@@ -63,7 +63,7 @@ deterministic. Written: a JSON file with every run's validation curves and
 PNGs of median validation accuracy per epoch, with the seeds' spread. A run
 of some problems (`--problems`) replaces their part of an existing JSON
 file and keeps the rest: the transfer problem is its "transfer" part, with
-its own command, commit and versions.
+its own command, commit and versions (those of the rest are at the top).
 
     python benchmarks/convergence.py            # full run, about 40 minutes
     python benchmarks/convergence.py --problems transfer   # about 15 minutes
@@ -768,15 +768,19 @@ def main(argv=None):
         with open(args.json) as f:
             result = json.load(f)  # the parts not run are kept
     compared = {p: about for p, about in PROBLEMS.items() if p in problems}
+    command = " ".join(["python", "benchmarks/convergence.py", *(argv or sys.argv[1:])])
     if compared:
         kept = {"transfer": result["transfer"]} if "transfer" in result else {}
         runs = (epochs, seeds, sweep_steps, workers)
-        result = {**compare(compared, optimizers, *runs, args.plot), **kept}
+        result = {
+            "command": command,
+            "commit": git_commit(),  # of the code the runs ran
+            "versions": versions(),
+            **compare(compared, optimizers, *runs, args.plot),
+            **kept,
+        }
     if "transfer" in problems:
-        command = ["python", "benchmarks/convergence.py", *(argv or sys.argv[1:])]
-        result["transfer"] = transfer(
-            args.quick, seeds, sweep_steps, workers, " ".join(command)
-        )
+        result["transfer"] = transfer(args.quick, seeds, sweep_steps, workers, command)
         plot_transfer(args.transfer_plot, result["transfer"])
     with open(args.json, "w") as f:
         json.dump(result, f)
@@ -974,8 +978,9 @@ def transfer(quick, seeds, sweep_steps, workers, command):
 
 
 def git_commit():
-    """The checkout's commit, marked `+changes` when tracked files differ
-    from it, or None outside a checkout."""
+    """The checkout's commit, marked `+changes` when the code that runs (the
+    package and this script) differs from it, or None outside a checkout.
+    (The version is read from the installed package, `versions()`.)"""
     here = os.path.dirname(os.path.abspath(__file__))
     try:
         commit, changes = (
@@ -988,7 +993,7 @@ def git_commit():
             ).stdout.strip()
             for command in (
                 ["rev-parse", "HEAD"],
-                ["status", "--porcelain", "--untracked-files=no"],
+                ["status", "--porcelain", "--", "../clr_optimizers", __file__],
             )
         )
     except (OSError, subprocess.CalledProcessError):

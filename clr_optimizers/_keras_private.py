@@ -107,6 +107,24 @@ def per_call_state(optimizer: Optimizer) -> list[Any]:
     return [state for state in found if state is not None]
 
 
+# Class -> (a variable, the slot lists): Keras before 3.10 created the
+# variable right before the slot variables, and saved it there; Keras 3.10
+# creates it after them (`Nadam.build`). State saved in the older order
+# loads in that order where the newer one does not fit (`_layouts`).
+MOVED_IN_KERAS_3_10 = {"Nadam": ("_u_product", ("_momentums", "_velocities"))}
+
+
+def moved_in_keras_3_10(optimizer: Optimizer) -> tuple[Any, list[Any]] | None:
+    """The variable of `MOVED_IN_KERAS_3_10` that `optimizer` has, and the
+    slot variables it was created before, or `None`."""
+    for name, slot_lists in MOVED_IN_KERAS_3_10.values():
+        moved = getattr(optimizer, name, None)
+        if moved is not None:
+            slots = [v for lists in slot_lists for v in getattr(optimizer, lists)]
+            return moved, slots
+    return None
+
+
 # `LossScaleOptimizer.load_own_variables`, replaced so that the state of a
 # CLR optimizer it wraps loads in any layout `_layouts` knows. Keras saves a
 # loss-scale optimizer's variables as its own followed by those of the

@@ -17,6 +17,11 @@ Before it (no `"layout"`):
   taken from the config, which the constructor has already set.
 
 Dropping the support for a version is deleting its branch in `pairs`.
+
+Keras itself changed an order once: before 3.10, `Nadam` created (and
+saved) its `u_product` right before its slot variables, since then after
+them. Where the values fit the variables only in the older order, they are
+taken in it (`keras_order`), so a file saved with an older Keras loads.
 """
 
 from __future__ import annotations
@@ -80,13 +85,47 @@ def pairs(
     return None
 
 
+def keras_order(
+    paired: list[tuple[Any, Any]], moved: tuple[Any, list[Any]] | None
+) -> list[tuple[Any, Any]]:
+    """`paired`, or, where its shapes do not fit and the values fit in the
+    order of Keras before 3.10 (`moved`: the variable that came right before
+    the slot variables then, and those slots), the values in that order."""
+    if moved is None or all(_fits(v, value) for v, value in paired):
+        return paired
+    variable, slots = moved
+    ids = [id(v) for v, _ in paired]
+    if id(variable) not in ids or not slots or id(slots[0]) not in ids:
+        return paired
+    new, old = ids.index(id(variable)), ids.index(id(slots[0]))
+    if old > new:
+        return paired
+    values = [value for _, value in paired]
+    # Then: the variable at `old`, the slots after it; now: the slots, then it.
+    values[old : new + 1] = [*values[old + 1 : new + 1], values[old]]
+    reordered = [(v, value) for (v, _), value in zip(paired, values)]
+    return reordered if all(_fits(v, value) for v, value in reordered) else paired
+
+
+def _fits(variable: Any, value: Any) -> bool:
+    return isinstance(value, int) or tuple(variable.shape) == np.shape(value)
+
+
 def restore(
-    saved: Saved, variables: list[Any], name: str, own: list[Any], momentum: Any
+    saved: Saved,
+    variables: list[Any],
+    name: str,
+    own: list[Any],
+    momentum: Any,
+    moved: tuple[Any, list[Any]] | None = None,
 ) -> bool:
     """Assigns the saved values to an optimizer's variables; with a warning,
     and nothing assigned, when the layout is not one this version knows
-    (as Keras does for a stock optimizer). Returns whether it restored."""
+    (as Keras does for a stock optimizer). Returns whether it restored.
+    `moved`: see `keras_order`."""
     paired = pairs(saved, variables, own, momentum)
+    if paired is not None:
+        paired = keras_order(paired, moved)
     if paired is None:
         warnings.warn(
             f"Skipping variable loading for optimizer '{name}', because it has "

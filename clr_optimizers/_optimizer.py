@@ -14,6 +14,8 @@ the hooks, the variables (`_layouts`) and the config. The schedule is a
 
 from __future__ import annotations
 
+import sys
+import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +33,7 @@ from clr_optimizers import (
 )
 from clr_optimizers._checks import check_count
 from clr_optimizers._keras_private import (
+    moved_in_keras_3_10,
     per_call_state,
     raw_iterations,
     stock_rate,
@@ -166,7 +169,9 @@ class CyclicalOptimizer(_OptimizerBase):
         state = self._state
         own = [] if state is None else state.variables
         momentum = self._momentum_variable
-        restored = _layouts.restore(saved, self.variables, self.name, own, momentum)
+        restored = _layouts.restore(
+            saved, self.variables, self.name, own, momentum, moved_in_keras_3_10(self)
+        )
         if restored and state is not None:
             state.restores += 1
             state.note(self._count())
@@ -256,7 +261,7 @@ class CyclicalOptimizer(_OptimizerBase):
 
     @property
     def learning_rate(self) -> Tensor:
-        """The floor of the schedule: the rate passed as `learning_rate` (in
+        """The floor of the schedule, the rate passed as `learning_rate` (in
         mode "one_cycle" the start), as the 2017 optimizers' `lr` held it.
 
         With `clr` or `decay`, assigning a positive number `v` sets the floor
@@ -289,11 +294,35 @@ class CyclicalOptimizer(_OptimizerBase):
             )
         self._state.rescale(value, self._count())
 
-    lr = property(
-        lambda self: self.learning_rate,
-        lambda self, value: setattr(self, "learning_rate", value),
-        doc="The old name of `learning_rate`, for reading and assigning.",
-    )
+    @property
+    def lr(self) -> Tensor:
+        """The old name of `learning_rate`, for reading and assigning.
+
+        With `clr` or `decay`, the first read outside an update warns once
+        (a `UserWarning`): code ported from the 2017 callback reads `lr` to
+        log the rate, and gets the floor, not the rate of the last update
+        (`current_lr`, or `LearningRateMonitor`)."""
+        if (
+            self._state is not None
+            and self._step_values is None
+            and not getattr(self, "_lr_read", False)
+            # Keras's saving reads every attribute; the warning is for users.
+            and not sys._getframe(1).f_globals.get("__name__", "").startswith("keras")
+        ):
+            self._lr_read = True
+            warnings.warn(
+                f"{type(self).__name__}.lr is the floor of the schedule (the "
+                "rate passed as `learning_rate`), not the rate of the last "
+                "update: to log the rate the optimizer uses, read `current_lr` "
+                "or record it with clr_optimizers.LearningRateMonitor.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return self.learning_rate
+
+    @lr.setter
+    def lr(self, value: Any) -> None:
+        self.learning_rate = value
 
     def restart(
         self,

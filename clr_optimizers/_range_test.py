@@ -75,8 +75,8 @@ class RangeTestResult:
 
     @property
     def minimum_lr(self) -> float:
-        """fastai's "minimum" rule: the rate of the lowest smoothed loss,
-        divided by 10."""
+        """The peak by fastai's "minimum" rule, the rate of the lowest
+        smoothed loss divided by 10."""
         return self.max_lr / 10
 
     @property

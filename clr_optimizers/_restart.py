@@ -25,7 +25,9 @@ class RestartCycle(keras.callbacks.Callback):
     built anew only when the keys change what it computes. The restart point and the
     bounds are optimizer state, so a resumed fit (`BackupAndRestore`, or a
     saved model) continues from them; a fit resumed after the restart epoch
-    with this callback uses the changed keys again.
+    with this callback uses the changed keys again. `RestartCycle(0)` among
+    the callbacks of each `fit` starts each call at a fresh cycle, as a
+    2017 CLR callback created anew per call (per cross-validation fold) did.
 
     Args:
         epochs: An epoch, or the epochs, at whose start to restart.

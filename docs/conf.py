@@ -25,6 +25,8 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
+    # MathJax from the site itself, not from a CDN: the maths renders offline.
+    "sphinx-mathjax-offline",
 ]
 source_suffix = {".md": "markdown"}
 exclude_patterns = ["_build"]

@@ -27,7 +27,8 @@ def test_assigning_scales_floor_and_peak_by_hand():
     opt = SGD(learning_rate=1, clr={"max_lr": 5, "step_size": 4})
     opt.iterations.assign(2)
     assert float(opt.learning_rate) == 1.0  # the floor, wherever the cycle is
-    assert float(opt.lr) == float(opt.learning_rate)  # the old name
+    with pytest.warns(UserWarning, match="current_lr"):
+        assert float(opt.lr) == float(opt.learning_rate)  # the old name
     opt.learning_rate = 0.5  # half of it: floor 0.5, peak 2.5
     assert float(opt.learning_rate) == 0.5
     assert opt.get_config()["learning_rate"] == 0.5
@@ -42,6 +43,22 @@ def test_assigning_scales_floor_and_peak_by_hand():
     assert float(opt.lr) == 0.25
 
 
+def test_reading_lr_warns_once_that_it_is_the_floor(recwarn):
+    """Code ported from the 2017 callback reads `lr` to log the rate: the
+    first read says that it is the floor, and where the live rate is."""
+    opt = SGD(learning_rate=0.01, clr={"max_lr": 0.05, "step_size": 2})
+    opt.iterations.assign(3)  # the third update used the peak
+    assert float(opt.current_lr) == pytest.approx(0.05)
+    with pytest.warns(UserWarning, match=r"SGD\.lr is the floor.*current_lr"):
+        assert float(opt.lr) == pytest.approx(0.01)
+    recwarn.clear()
+    float(opt.lr), float(opt.learning_rate)  # once per optimizer
+    stock = SGD(learning_rate=0.01)  # without a schedule `lr` is the rate
+    float(stock.lr)
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+
+
+@pytest.mark.filterwarnings("ignore:.*lr is the floor")  # read by design here
 def test_reading_and_assigning_the_same_value_changes_nothing():
     opt = Adam(learning_rate=0.01, clr={"max_lr": 0.1, "step_size": 42})
     before = opt.learning_rates(100)

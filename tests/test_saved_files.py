@@ -1,5 +1,7 @@
 """Models saved by released and earlier versions (`tests/saved/VERSION/`,
-written by `tests/saved/make_saved.py` on TensorFlow) load on every backend
+written by `tests/saved/make_saved.py` on TensorFlow; from 0.3.0 on also
+`VERSION-keras-3.7.0/`, written at the oldest Keras supported, which the
+floors job loads) load on every backend
 and continue their schedule: the same config, and the rates, momentums and
 weights that version recorded for the next updates.
 
@@ -16,6 +18,7 @@ import keras
 import numpy as np
 import pytest
 import scale_functions  # noqa: F401  (registers the files' scale functions)
+from releases import floors, latest_release
 from rounding import assert_within_rounding
 from saved.make_saved import CASES, NEXT_UPDATES, clr_optimizer, loss_scale, next_rates
 
@@ -42,18 +45,29 @@ def test_every_recorded_file_is_there():
         assert (SAVED / version / f"{name}.keras").is_file(), (version, name)
 
 
-def test_the_released_version_and_this_one_have_files_for_every_optimizer():
-    # `__version__` is the installed package's: when it changes (a release),
-    # add that version's files with `make_saved.py`, and keep the old ones.
-    assert {"0.1.0", clr_optimizers.__version__} <= set(MANIFESTS)
+def test_the_latest_release_has_files_at_the_floor_and_the_latest_keras():
+    # A release adds its files with `make_saved.py`, at the latest Keras and
+    # at the floor (`--keras-in-name`), and keeps the old ones.
+    latest = latest_release()
+    written = {
+        MANIFESTS[d]["keras"]: d
+        for d in MANIFESTS
+        if MANIFESTS[d]["clr_optimizers"] == latest
+    }
+    floor = floors()["keras"]
+    assert floor in written, (latest, written)  # the floors job loads these
+    assert any(_release(k) > _release(floor) for k in written), (latest, written)
+    cases = [{name for d, name in FILES if d == dir_} for dir_ in written.values()]
+    assert all(names == cases[0] for names in cases), written  # the same cases
+    if clr_optimizers.__version__ == latest:  # a release: every case of today
+        assert cases[0] == set(CASES), latest
+    assert "0.1.0" in MANIFESTS
     everything = {opt.__name__ for opt in clr_optimizers.OPTIMIZERS}
-    for version in MANIFESTS:
+    for directory in MANIFESTS:
         classes = {
-            MANIFESTS[version][name]["class"] for v, name in FILES if v == version
+            MANIFESTS[directory][name]["class"] for d, name in FILES if d == directory
         }
-        assert classes == everything, version
-    # This version's files cover every case, with momentum and one-cycle.
-    assert {name for v, name in FILES if v == clr_optimizers.__version__} == set(CASES)
+        assert classes == everything, directory
 
 
 # Rounded operations on the path from the inputs to one gradient entry of

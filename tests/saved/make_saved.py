@@ -3,7 +3,9 @@
     KERAS_BACKEND=tensorflow python tests/saved/make_saved.py [VERSION]
 
 writes `tests/saved/VERSION/` (default: the installed version) with the
-package that Python imports. Each file is a small model trained for a few
+package that Python imports; with `--keras-in-name`,
+`tests/saved/VERSION-keras-KERAS/`, which a release also writes at the
+oldest Keras the package supports (the floors job loads those). Each file is a small model trained for a few
 updates with one CLR optimizer and saved as `.keras`; `manifest.json` records
 what that version reported then, and the rates, momentums and weights of the
 next updates. Cases that use a feature the version lacks are left out.
@@ -17,6 +19,7 @@ schedule. `0.1.0/` was written by the 0.1.0 release, from a checkout of it:
 
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import keras
@@ -29,8 +32,9 @@ sys.path.insert(0, str(HERE.parent))
 import scale_functions  # noqa: E402, F401  (registers clr_tests>inverse_cycle)
 
 NEXT_UPDATES = 3
-# name: (class, clr, other arguments, factor applied to the learning rate by
-# assignment after training, as `ReduceLROnPlateau` does)
+# name: (class, clr, other arguments, and optionally what is done after
+# training: a factor applied to the learning rate by assignment, as
+# `ReduceLROnPlateau` does, or the arguments of `restart()`)
 CASES = {
     "sgd_triangular": ("SGD", {"max_lr": 0.06, "step_size": 4}, {}),
     "sgd_rescaled": ("SGD", {"max_lr": 0.06, "step_size": 4}, {}, 0.5),
@@ -109,6 +113,44 @@ CASES = {
         },
         {"nesterov": True},
     ),
+    # Since 0.3.0: warm restarts, a warmup, a chain, a restart mid-training
+    # (the restart point is optimizer state) and groups with bounds of their
+    # own (also optimizer state), rescaled after training.
+    "sgd_warm_restarts": (
+        "SGD",
+        {"mode": "warm_restarts", "max_lr": 0.05, "period": 4, "period_mult": 2},
+        {"momentum": 0.9},
+    ),
+    "adam_chain_warmup": (
+        "Adam",
+        {
+            "mode": "chain",
+            "max_lr": 0.02,
+            "policies": [
+                {"step_size": 2, "warmup_steps": 3},
+                {"mode": "one_cycle", "max_lr": 0.01, "total_steps": 6},
+            ],
+            "boundaries": [9],
+        },
+        {},
+    ),
+    "rmsprop_restarted": (
+        "RMSprop",
+        {"max_lr": 0.02, "step_size": 5},
+        {},
+        {"learning_rate": 0.002, "max_lr": 0.01, "step_size": 2},
+    ),
+    "sgd_groups_rescaled": (
+        "SGD",
+        {"max_lr": 0.05, "step_size": 3, "momentum": [0.8, 0.9]},
+        {
+            "groups": [
+                {"layers": ["hidden"], "factor": 0.5, "name": "slow"},
+                {"layers": ["out"], "learning_rate": 0.01, "max_lr": 0.08},
+            ]
+        },
+        0.5,
+    ),
 }
 
 
@@ -127,8 +169,8 @@ def model_with(optimizer, mixed_precision=False):
         model = keras.Sequential(
             [
                 keras.Input((4,)),
-                keras.layers.Dense(3, activation="tanh"),
-                keras.layers.Dense(1),
+                keras.layers.Dense(3, activation="tanh", name="hidden"),
+                keras.layers.Dense(1, name="out"),
             ]
         )
         model.compile(optimizer=optimizer, loss="mse")
@@ -166,11 +208,11 @@ def next_rates(model, updates):
     return rates, momentums, weights
 
 
-def main(version):
-    out = HERE / version
+def main(version, keras_in_name=False):
+    out = HERE / (f"{version}-keras-{keras.__version__}" if keras_in_name else version)
     out.mkdir(exist_ok=True)
     manifest = {"keras": keras.__version__, "clr_optimizers": version}
-    for name, (class_name, clr, kwargs, *rescale) in CASES.items():
+    for name, (class_name, clr, kwargs, *after) in CASES.items():
         cls = getattr(clr_optimizers, class_name)
         learning_rate = (
             {} if clr.get("mode") == "one_cycle" else {"learning_rate": 0.005}
@@ -185,24 +227,40 @@ def main(version):
         model = model_with(optimizer, mixed_precision)
         x, y = data()
         model.fit(x, y, batch_size=2, shuffle=False, verbose=0)  # 12 updates
-        for factor in rescale:
-            optimizer.learning_rate = factor * float(optimizer.learning_rate)
-        model.save(out / f"{name}.keras")
-        config = optimizer.get_config()
-        scale = loss_scale(model)
-        rates, momentums, _ = next_rates(model, NEXT_UPDATES)
-        manifest[name] = {
-            "class": class_name,
-            "config": config,
-            "mixed_precision": mixed_precision,
-            "loss_scale": scale,
-            "next_rates": rates,
-            "next_momentums": momentums,
-            "weights": [w.tolist() for w in model.get_weights()],
-        }
-        print(f"wrote {version}/{name}.keras")
+        for change in after:  # a restart's arguments, or a factor on the rate
+            if isinstance(change, dict) and not hasattr(optimizer, "restart"):
+                print(f"skipped {name}: this version has no restart()")
+                break
+            if isinstance(change, dict):
+                with warnings.catch_warnings():  # the step is built anew below
+                    warnings.simplefilter("ignore")
+                    optimizer.restart(**change)
+                model.make_train_function(force=True)
+            else:
+                optimizer.learning_rate = change * float(optimizer.learning_rate)
+        else:
+            save(model, optimizer, name, class_name, mixed_precision, out, manifest)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
 
 
+def save(model, optimizer, name, class_name, mixed_precision, out, manifest):
+    """Saves `model`, then records what it reports and its next updates."""
+    model.save(out / f"{name}.keras")
+    config = optimizer.get_config()
+    scale = loss_scale(model)
+    rates, momentums, _ = next_rates(model, NEXT_UPDATES)
+    manifest[name] = {
+        "class": class_name,
+        "config": config,
+        "mixed_precision": mixed_precision,
+        "loss_scale": scale,
+        "next_rates": rates,
+        "next_momentums": momentums,
+        "weights": [w.tolist() for w in model.get_weights()],
+    }
+    print(f"wrote {out.name}/{name}.keras")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else clr_optimizers.__version__)
+    args = [a for a in sys.argv[1:] if a != "--keras-in-name"]
+    main(args[0] if args else clr_optimizers.__version__, "--keras-in-name" in sys.argv)
