@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import BACKEND
+from releases import latest_release
 
 BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 
@@ -162,8 +163,22 @@ def check_summary(summary, curves, target):
         )
 
 
+def check_provenance(part):
+    """Where the figures of `part` (the file, or its transfer part) come
+    from: the command, the commit of the code that ran and the versions."""
+    commit = part["commit"]
+    assert commit is None or len(commit.removesuffix("+changes")) == 40
+    assert part["versions"]["clr_optimizers"]
+    assert {"keras", "numpy", "scikit-learn", "python", part["backend"]} <= set(
+        part["versions"]
+    )
+    assert "benchmarks/convergence.py" in part["command"]
+
+
 def check_convergence(result):
     """Every summary follows from the per-seed curves in the same file."""
+    check_provenance(result)
+    assert result["versions"]["clr_optimizers"] == result["clr_optimizers"]
     runs = {}
     for run in result["runs"]:
         assert len(run["val_accuracy"]) == len(run["val_loss"]) == result["epochs"]
@@ -266,13 +281,7 @@ def check_transfer(transfer):
     assert setting["train"] == 5 * setting["labels_per_class"]
     assert setting["train"] + setting["validation"] == 896  # digits 5-9
     assert per_epoch == -(-setting["train"] // setting["batch_size"])
-    commit = transfer["commit"]
-    assert commit is None or len(commit.removesuffix("+changes")) == 40
-    assert transfer["versions"]["clr_optimizers"]
-    assert {"keras", "numpy", "scikit-learn", "python", transfer["backend"]} <= set(
-        transfer["versions"]
-    )
-    assert "benchmarks/convergence.py" in transfer["command"]
+    check_provenance(transfer)
     assert [p["seed"] for p in transfer["pretraining"]] == list(range(seeds))
     for pretraining in transfer["pretraining"]:
         assert len(pretraining["val_accuracy"]) == setting["pretrain_epochs"]
@@ -357,6 +366,11 @@ def test_committed_convergence_figures():
     """The committed figures: a full run whose summaries follow from its
     curves, and whose chosen rule is the range test's default."""
     result = json.loads((BENCHMARKS / "convergence.json").read_text())
+    # A run of the latest release's code, committed, in full.
+    for part in (result, result["transfer"]):
+        assert part["versions"]["clr_optimizers"] == latest_release()
+        assert part["commit"] is not None and "+changes" not in part["commit"]
+        assert "--quick" not in part["command"]
     assert result["seeds"] >= 5
     assert {"SGD", "RMSprop", "Adam"} <= {run["optimizer"] for run in result["runs"]}
     assert len(result["protocol"]["runs"]) == result["seeds"]

@@ -1,5 +1,5 @@
 """Models saved by released and earlier versions (`tests/saved/VERSION/`,
-written by `tests/saved/make_saved.py` on TensorFlow; from 0.3.0 on also
+written by `tests/saved/make_saved.py` on TensorFlow; from 0.2.0 on also
 `VERSION-keras-3.7.0/`, written at the oldest Keras supported, which the
 floors job loads) load on every backend
 and continue their schedule: the same config, and the rates, momentums and
