@@ -147,7 +147,12 @@ def main(folder: str) -> int:
             continue
         for address in css_references(stylesheet.read_text(encoding="utf-8")):
             if is_external(address):
-                shown = stylesheet.relative_to(site).as_posix()
+                inside = stylesheet.resolve().is_relative_to(site.resolve())
+                shown = (
+                    stylesheet.resolve().relative_to(site.resolve()).as_posix()
+                    if inside
+                    else str(stylesheet)
+                )
                 problems.append(f"{shown}: loads {address}")
 
     for problem in problems:

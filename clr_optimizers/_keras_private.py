@@ -116,12 +116,19 @@ MOVED_IN_KERAS_3_10 = {"Nadam": ("_u_product", ("_momentums", "_velocities"))}
 
 def moved_in_keras_3_10(optimizer: Optimizer) -> tuple[Any, list[Any]] | None:
     """The variable of `MOVED_IN_KERAS_3_10` that `optimizer` has, and the
-    slot variables it was created before, or `None`."""
+    slot variables it was created before (in the order of creation), or
+    `None`."""
     for name, slot_lists in MOVED_IN_KERAS_3_10.values():
         moved = getattr(optimizer, name, None)
         if moved is not None:
-            slots = [v for lists in slot_lists for v in getattr(optimizer, lists)]
-            return moved, slots
+            ids = {id(v): i for i, v in enumerate(optimizer.variables)}
+            slots = [
+                v
+                for lists in slot_lists
+                for v in getattr(optimizer, lists, None) or []
+                if v is not None and id(v) in ids
+            ]
+            return moved, sorted(slots, key=lambda v: ids[id(v)])
     return None
 
 

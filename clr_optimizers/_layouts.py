@@ -28,9 +28,14 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+#: A variable whose place Keras moved, the slot variables it preceded, and
+#: what it must hold given the store's values (`keras_order`).
+Moved = tuple[Any, list[Any], Callable[[list[tuple[Any, Any]]], float]]
 
 #: The layout this version writes.
 LAYOUT = 1
@@ -86,14 +91,17 @@ def pairs(
 
 
 def keras_order(
-    paired: list[tuple[Any, Any]], moved: tuple[Any, list[Any]] | None
+    paired: list[tuple[Any, Any]], moved: Moved | None
 ) -> list[tuple[Any, Any]]:
-    """`paired`, or, where its shapes do not fit and the values fit in the
-    order of Keras before 3.10 (`moved`: the variable that came right before
-    the slot variables then, and those slots), the values in that order."""
-    if moved is None or all(_fits(v, value) for v, value in paired):
+    """`paired`, or the values in the order of Keras before 3.10 (`moved`:
+    the variable that came right before the slot variables then, those
+    slots, and the value it must hold after a given number of updates)
+    where that order fits them and today's does not. Both fit only when
+    every slot variable is a scalar; then the value the moved variable
+    would get decides: the one nearer what it must hold."""
+    if moved is None:
         return paired
-    variable, slots = moved
+    variable, slots, expected = moved
     ids = [id(v) for v, _ in paired]
     if id(variable) not in ids or not slots or id(slots[0]) not in ids:
         return paired
@@ -104,7 +112,13 @@ def keras_order(
     # Then: the variable at `old`, the slots after it; now: the slots, then it.
     values[old : new + 1] = [*values[old + 1 : new + 1], values[old]]
     reordered = [(v, value) for (v, _), value in zip(paired, values)]
-    return reordered if all(_fits(v, value) for v, value in reordered) else paired
+    if not all(_fits(v, value) for v, value in reordered):
+        return paired
+    if not all(_fits(v, value) for v, value in paired):
+        return reordered
+    target = expected(paired)
+    today, then = float(np.asarray(paired[new][1])), float(np.asarray(values[new]))
+    return reordered if abs(then - target) < abs(today - target) else paired
 
 
 def _fits(variable: Any, value: Any) -> bool:
@@ -117,7 +131,7 @@ def restore(
     name: str,
     own: list[Any],
     momentum: Any,
-    moved: tuple[Any, list[Any]] | None = None,
+    moved: Moved | None = None,
 ) -> bool:
     """Assigns the saved values to an optimizer's variables; with a warning,
     and nothing assigned, when the layout is not one this version knows

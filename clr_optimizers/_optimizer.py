@@ -48,6 +48,12 @@ from clr_optimizers._types import Tensor
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
 _STOCK_LEARNING_RATE = keras.optimizers.Optimizer.learning_rate
 
+
+def _from_keras(module: str) -> bool:
+    """Whether `module` is Keras's own (its saving reads every attribute)."""
+    return module == "keras" or module.startswith("keras.")
+
+
 # Keys that describe the optimizer's state, not its configuration.
 STATE_KEYS = ("iterations", "current_lr", "current_momentum", "cycle_start")
 
@@ -170,11 +176,35 @@ class CyclicalOptimizer(_OptimizerBase):
         own = [] if state is None else state.variables
         momentum = self._momentum_variable
         restored = _layouts.restore(
-            saved, self.variables, self.name, own, momentum, moved_in_keras_3_10(self)
+            saved, self.variables, self.name, own, momentum, self._moved()
         )
         if restored and state is not None:
             state.restores += 1
             state.note(self._count())
+
+    def _moved(self) -> _layouts.Moved | None:
+        """Nadam's `u_product`, which Keras 3.10 moved after the slot
+        variables (`_layouts.keras_order`), with the value it holds after
+        `n` updates: the product of `beta_1 * (1 - 0.5 * 0.96**t)` over
+        t = 1 ... n, with the cycled momentum where it cycles."""
+        found = moved_in_keras_3_10(self)
+        if found is None:
+            return None
+        counter = id(raw_iterations(self))
+
+        def expected(paired: list[tuple[Any, Any]]) -> float:
+            n = next(int(np.asarray(v)) for var, v in paired if id(var) == counter)
+            steps = np.arange(1, n + 1)
+            state = self._state
+            cycled = None if state is None else state.used(steps - 1).momentums
+            betas = (
+                np.full(n, float(ops.convert_to_numpy(self.beta_1)))
+                if cycled is None
+                else cycled
+            )
+            return float(np.prod(betas * (1 - 0.5 * 0.96**steps)))
+
+        return (*found, expected)
 
     # The update hooks (see `_keras_private.HOOKS`).
 
@@ -307,14 +337,16 @@ class CyclicalOptimizer(_OptimizerBase):
             and self._step_values is None
             and not getattr(self, "_lr_read", False)
             # Keras's saving reads every attribute; the warning is for users.
-            and not sys._getframe(1).f_globals.get("__name__", "").startswith("keras")
+            and not _from_keras(sys._getframe(1).f_globals.get("__name__", ""))
         ):
             self._lr_read = True
             warnings.warn(
                 f"{type(self).__name__}.lr is the floor of the schedule (the "
                 "rate passed as `learning_rate`), not the rate of the last "
                 "update: to log the rate the optimizer uses, read `current_lr` "
-                "or record it with clr_optimizers.LearningRateMonitor.",
+                "or record it with clr_optimizers.LearningRateMonitor. (To read "
+                "or scale the floor, `learning_rate` does it without this "
+                "warning.)",
                 UserWarning,
                 stacklevel=2,
             )

@@ -5,6 +5,7 @@ the same factor, wherever the cycle stands."""
 
 import math
 import re
+import warnings
 
 import keras
 import numpy as np
@@ -56,6 +57,26 @@ def test_reading_lr_warns_once_that_it_is_the_floor(recwarn):
     stock = SGD(learning_rate=0.01)  # without a schedule `lr` is the rate
     float(stock.lr)
     assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+
+
+def test_keras_reading_every_attribute_leaves_the_warning_for_the_user(tmp_path):
+    """Keras's saving reads every attribute, `lr` too: that read neither
+    warns nor uses up the warning, which a user's first read then gives
+    (also from a module whose name starts with "keras", such as a user's
+    keras_callbacks.py)."""
+    from clr_optimizers._optimizer import _from_keras
+
+    x = np.ones((4, 2), "float32")
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=SGD(0.01, clr={"max_lr": 0.05, "step_size": 2}), loss="mse")
+    model.fit(x, x[:, :1], verbose=0)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*lr is the floor")
+        model.save(tmp_path / "model.keras")
+    with pytest.warns(UserWarning, match="lr is the floor"):
+        float(model.optimizer.lr)
+    assert _from_keras("keras") and _from_keras("keras.src.saving.saving_lib")
+    assert not _from_keras("keras_callbacks") and not _from_keras("keras_tuner.x")
 
 
 @pytest.mark.filterwarnings("ignore:.*lr is the floor")  # read by design here

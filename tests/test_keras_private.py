@@ -15,6 +15,7 @@ from clr_optimizers._keras_private import (
     ATTRIBUTES,
     HOOKS,
     LOSS_SCALE_LOAD,
+    MOVED_IN_KERAS_3_10,
     PER_CALL_STATE,
 )
 
@@ -63,6 +64,20 @@ def test_the_state_advanced_per_call_is_there_once_built(name):
         f"{PER_CALL_STATE[name]} any more; the package restores it between the "
         "update rule's calls for each group of variables."
     )
+
+
+@pytest.mark.parametrize("name", MOVED_IN_KERAS_3_10)
+def test_the_variable_keras_moved_and_its_slots_are_there_once_built(name):
+    optimizer = getattr(keras.optimizers, name)(learning_rate=0.01)
+    optimizer.build([keras.Variable([1.0, 2.0]), keras.Variable(3.0)])
+    moved, slot_lists = MOVED_IN_KERAS_3_10[name]
+    assert isinstance(getattr(optimizer, moved), keras.Variable), moved
+    for slots in slot_lists:
+        assert len(getattr(optimizer, slots)) == 2, (
+            f"Keras {keras.__version__}: a built {name} has no slot list "
+            f"{slots} any more; the package finds there where {moved} stood in "
+            "state saved by Keras before 3.10."
+        )
 
 
 def test_the_package_uses_no_other_private_name_of_a_keras_optimizer():

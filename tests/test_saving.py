@@ -213,3 +213,54 @@ def test_pickled_optimizer_keeps_its_slots_until_built():
     np.testing.assert_array_equal(clone_weights[0].numpy(), weights[0].numpy())
     for got, expected in zip(clone.variables, opt.variables, strict=True):
         np.testing.assert_array_equal(got.numpy(), expected.numpy())
+
+
+@pytest.mark.parametrize(
+    "shapes", [[(2, 3), (3,)], [(), ()]], ids=["arrays", "scalars"]
+)
+@pytest.mark.parametrize(
+    "clr",
+    [
+        {"max_lr": 0.02, "step_size": 3},
+        {"max_lr": 0.02, "step_size": 3, "momentum": (0.8, 0.95)},
+    ],
+    ids=["constant_momentum", "cycled_momentum"],
+)
+def test_nadam_state_in_the_order_of_keras_before_3_10_loads(shapes, clr):
+    """Keras before 3.10 created (and saved) Nadam's `u_product` right
+    before the slot variables, Keras 3.10 after them. From 3.10 on, state in
+    either order loads into the right variables, also where every slot is a
+    scalar and both orders fit the shapes (the value `u_product` must hold
+    decides); before, state in that Keras's order does."""
+    from clr_optimizers import Nadam
+
+    def trained():
+        weights = [keras.Variable(np.full(s, 0.5, "float32")) for s in shapes]
+        opt = Nadam(learning_rate=0.01, clr=clr)
+        opt.build(weights)
+        for k in range(7):
+            grads = [
+                np.full(s, 0.3 * (k + 1) - 0.7 * i, "float32")
+                for i, s in enumerate(shapes)
+            ]
+            opt.apply(grads, weights)
+        return opt, weights
+
+    opt, _ = trained()
+    store = {}
+    opt.save_own_variables(store)
+    values = [store[str(i)] for i in range(len(store) - 1)]
+    ids = [id(v) for v in opt.variables]
+    moved = ids.index(id(opt._u_product))
+    first_slot = min(ids.index(id(v)) for v in opt._momentums + opt._velocities)
+    orders = [values]
+    if first_slot < moved:  # Keras 3.10 and later: the slots, then it
+        old = [*values[:first_slot], values[moved], *values[first_slot:moved]]
+        orders.append([*old, *values[moved + 1 :]])
+    for order in orders:
+        fresh, _ = trained()
+        fresh.load_own_variables(
+            {**{str(i): v for i, v in enumerate(order)}, "layout": store["layout"]}
+        )
+        for variable, value in zip(fresh.variables, values):
+            np.testing.assert_array_equal(variable.numpy(), value, variable.path)
