@@ -114,21 +114,21 @@ def per_call_state(optimizer: Optimizer) -> list[Any]:
 MOVED_IN_KERAS_3_10 = {"Nadam": ("_u_product", ("_momentums", "_velocities"))}
 
 
-def moved_in_keras_3_10(optimizer: Optimizer) -> tuple[Any, list[Any]] | None:
+def moved_in_keras_3_10(optimizer: Optimizer) -> tuple[Any, Any] | None:
     """The variable of `MOVED_IN_KERAS_3_10` that `optimizer` has, and the
-    slot variables it was created before (in the order of creation), or
-    `None`."""
+    first slot variable it was created before, or `None`."""
     for name, slot_lists in MOVED_IN_KERAS_3_10.values():
         moved = getattr(optimizer, name, None)
         if moved is not None:
-            ids = {id(v): i for i, v in enumerate(optimizer.variables)}
+            order = {id(v): i for i, v in enumerate(optimizer.variables)}
             slots = [
                 v
                 for lists in slot_lists
                 for v in getattr(optimizer, lists, None) or []
-                if v is not None and id(v) in ids
+                if v is not None and id(v) in order
             ]
-            return moved, sorted(slots, key=lambda v: ids[id(v)])
+            first = min(slots, key=lambda v: order[id(v)], default=None)
+            return None if first is None else (moved, first)
     return None
 
 

@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-#: A variable whose place Keras moved, the slot variables it preceded, and
-#: what it must hold given the store's values (`keras_order`).
-Moved = tuple[Any, list[Any], Callable[[list[tuple[Any, Any]]], float]]
+#: A variable whose place Keras moved, the first slot variable it preceded,
+#: and what it must hold given the store's values (`keras_order`).
+Moved = tuple[Any, Any, Callable[[list[tuple[Any, Any]]], float]]
 
 #: The layout this version writes.
 LAYOUT = 1
@@ -94,18 +94,18 @@ def keras_order(
     paired: list[tuple[Any, Any]], moved: Moved | None
 ) -> list[tuple[Any, Any]]:
     """`paired`, or the values in the order of Keras before 3.10 (`moved`:
-    the variable that came right before the slot variables then, those
-    slots, and the value it must hold after a given number of updates)
+    the variable that came right before the slot variables then, the first
+    of those slots, and the value it must hold after a given number of updates)
     where that order fits them and today's does not. Both fit only when
     every slot variable is a scalar; then the value the moved variable
     would get decides: the one nearer what it must hold."""
     if moved is None:
         return paired
-    variable, slots, expected = moved
+    variable, first_slot, expected = moved
     ids = [id(v) for v, _ in paired]
-    if id(variable) not in ids or not slots or id(slots[0]) not in ids:
+    if id(variable) not in ids or id(first_slot) not in ids:
         return paired
-    new, old = ids.index(id(variable)), ids.index(id(slots[0]))
+    new, old = ids.index(id(variable)), ids.index(id(first_slot))
     if old > new:
         return paired
     values = [value for _, value in paired]

@@ -51,7 +51,6 @@ def get(identifier: str | Mapping[str, Any], **kwargs: Any) -> Any:
     name = type(stock).__name__  # on PyTorch, Keras's fused variant's
     config = {} if isinstance(identifier, str) else stock.get_config()
     config.pop("name", None)
-    ours = next((o for o in OPTIMIZERS if o.__name__ == name), None)
-    if ours is None:
-        ours = cyclical(getattr(keras.optimizers, name, type(stock)))
+    # `cyclical` returns the class it made before: `SGD` for "sgd", and so on.
+    ours = cyclical(getattr(keras.optimizers, name, type(stock)))
     return ours(**{**config, **kwargs})

@@ -16,6 +16,7 @@ import math
 import keras
 import numpy as np
 import pytest
+from conftest import reference_rates
 from keras import ops
 from policy_references import KERAS_RTOL, RTOL, keras_rates
 from test_monitor import read_events
@@ -55,32 +56,19 @@ def small_model(features=3, outputs=1, activation=None):
 # The originals' formulas, restated in NumPy (float64).
 
 
-def cyclical_rate(k, floor, peak, step_size, scale_fn, scale_mode="cycle"):
-    """The cyclical rate after `k` updates, as Addons' schedules and the 2017
-    callback computed it: a triangle between `floor` and `peak` with halves
-    of `step_size` updates, its height scaled by `scale_fn` of the cycle
-    (counted from 1) or of `k`."""
-    k = np.asarray(k, dtype=np.float64)
-    cycle = np.floor(1 + k / (2 * step_size))
-    x = np.abs(k / step_size - 2 * cycle + 1)
-    m = cycle if scale_mode == "cycle" else k
-    return floor + (peak - floor) * np.maximum(0, 1 - x) * scale_fn(m)
-
-
-def halving(m):
-    return 1 / 2.0 ** (m - 1)
-
-
 def callback_rate(k, base_lr, max_lr, step_size, mode="triangular", gamma=1.0):
-    """The 2017 `CyclicLR` callback's rate after `k` batches since it was
-    made (or reset): its modes are scale functions of the cycle
-    (triangular, triangular2) or of `k` (exp_range)."""
-    scale_fn, scale_mode = {
-        "triangular": (lambda m: np.ones_like(m), "cycle"),
-        "triangular2": (halving, "cycle"),
-        "exp_range": (lambda m: gamma**m, "iterations"),
-    }[mode]
-    return cyclical_rate(k, base_lr, max_lr, step_size, scale_fn, scale_mode)
+    """The rates of the 2017 `CyclicLR` callback and of Addons' schedules
+    after each of the update counts `k`: Smith's cycle between `base_lr`
+    and `max_lr` with halves of `step_size` updates, its height scaled by
+    the mode (`reference_rates`, the documented formula restated)."""
+    return reference_rates(
+        np.atleast_1d(k),
+        base=base_lr,
+        max_lr=max_lr,
+        step_size=step_size,
+        mode=mode,
+        gamma=gamma,
+    )
 
 
 def callback_history(batches, *args, **kwargs):
@@ -91,12 +79,12 @@ def callback_history(batches, *args, **kwargs):
     then set the rate for k batches done, which batch k + 1 used. (The order
     of the callback's versions from 2018 on, which code copied; the first
     versions set the rate before appending it.)"""
-    held = callback_rate(0, *args, **kwargs)  # base_lr
+    held = callback_rate(0, *args, **kwargs)[0]  # base_lr
     lr, iterations = [], []
     for k in range(1, batches + 1):
         lr.append(float(held))
         iterations.append(k)
-        held = callback_rate(k, *args, **kwargs)
+        held = callback_rate(k, *args, **kwargs)[0]
     return np.array(lr), np.array(iterations)
 
 
@@ -152,7 +140,8 @@ def test_an_addons_cyclical_schedule_with_a_halving_lambda(route):
     steps_per_epoch = len(x) // batch_size
     step_size = 2 * steps_per_epoch
     updates = epochs * steps_per_epoch
-    expected = cyclical_rate(np.arange(updates), floor, peak, step_size, halving)
+    # The lambda halves the height every cycle: mode triangular2's scale.
+    expected = callback_rate(np.arange(updates), floor, peak, step_size, "triangular2")
 
     with pytest.warns(
         schedules.UnsavedScaleFunction, match="Triangular2CyclicalLearningRate"
